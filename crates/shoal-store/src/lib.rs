@@ -83,7 +83,10 @@ pub trait Store: Send + Sync + 'static {
     /// Every host of a scope with its labels, for resolving selectors (id, labels, status).
     async fn host_labels(&self, scope_id: ScopeId) -> Result<Vec<HostLabelRow>>;
     async fn list_hosts(&self, filter: &HostFilter, page: Page) -> Result<Paged<Host>>;
-    async fn host_status_counts(&self, scope_id: Option<ScopeId>) -> Result<Vec<(AgentStatus, u64)>>;
+    async fn host_status_counts(
+        &self,
+        scope_id: Option<ScopeId>,
+    ) -> Result<Vec<(AgentStatus, u64)>>;
     /// Replaces the user-set labels of a host; `false` if there is no such host.
     async fn set_host_labels(&self, host_id: HostId, labels: &Labels, now: UnixMs) -> Result<bool>;
 
@@ -109,7 +112,8 @@ pub trait Store: Send + Sync + 'static {
     /// Steps that are running (or stopping) and whose lease is free to take: owned by `owner`
     /// already, or with a lease that ended before `now`. Claims them for `owner` until
     /// `lease_until` in the same statement and returns them.
-    async fn claim_steps(&self, owner: &str, now: UnixMs, lease_until: UnixMs) -> Result<Vec<Step>>;
+    async fn claim_steps(&self, owner: &str, now: UnixMs, lease_until: UnixMs)
+    -> Result<Vec<Step>>;
     /// Extends the lease of every step `owner` holds.
     async fn renew_leases(&self, owner: &str, lease_until: UnixMs) -> Result<u64>;
 
@@ -120,7 +124,11 @@ pub trait Store: Send + Sync + 'static {
     /// Non-terminal tasks of the steps given, for recovery and dispatch.
     async fn open_tasks(&self, step_ids: &[StepId]) -> Result<Vec<OpenTask>>;
     /// Counts of tasks by status for one attempt of a step.
-    async fn task_counts(&self, step_id: StepId, attempt: u32) -> Result<Vec<(HostTaskStatus, u64)>>;
+    async fn task_counts(
+        &self,
+        step_id: StepId,
+        attempt: u32,
+    ) -> Result<Vec<(HostTaskStatus, u64)>>;
     /// Per-host results for one attempt of a step, with the host's address, filtered and paged.
     async fn list_tasks(&self, filter: &TaskFilter, page: Page) -> Result<Paged<TaskRow>>;
     /// Result groups of one attempt: tasks grouped by (status, exit code, tag, digest).

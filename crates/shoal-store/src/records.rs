@@ -252,7 +252,7 @@ pub struct Step {
     pub host_count: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobFilter {
     pub scope_id: Option<ScopeId>,
     pub created_from: Option<UnixMs>,
@@ -263,20 +263,6 @@ pub struct JobFilter {
     pub name: Option<String>,
     /// Jobs that target any of these hosts.
     pub host_ids: Option<Vec<HostId>>,
-}
-
-impl Default for JobFilter {
-    fn default() -> Self {
-        JobFilter {
-            scope_id: None,
-            created_from: None,
-            created_to: None,
-            statuses: Vec::new(),
-            operator: None,
-            name: None,
-            host_ids: None,
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,332 @@
+//! Hosts and their agents: enrollment, connection state (fenced by generation), labels, and the
+//! inventory queries.
+
+use crate::PgStore;
+use crate::decode::{agent_status, db, filter_text, from_json, get, int, to_json, u64_col};
+use shoal_store::backend::{last_status_changes, overlay_labels};
+use shoal_store::{
+    AgentAuth, AgentStatusChange, Error, Host, HostFilter, HostLabelRow, NewHost, Page, Paged,
+    Result,
+};
+use shoal_types::{AgentStatus, HostFacts, HostId, Labels, ScopeId, UnixMs};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, QueryBuilder};
+use std::collections::HashMap;
+
+const HOST_COLUMNS: &str = "h.id, h.scope_id, h.agent_id, h.hostname, h.ips, h.os, \
+    h.os_version, h.arch, h.agent_version, h.agent_labels, h.user_labels, h.status, \
+    h.generation, h.last_seen, h.created_at, h.revoked_at";
+
+fn host(row: &PgRow) -> Result<Host> {
+    let ips: Vec<String> = get(row, "ips")?;
+    let agent_labels: Labels = from_json(row, "agent_labels")?;
+    let user_labels: Labels = from_json(row, "user_labels")?;
+    Ok(Host {
+        id: get(row, "id")?,
+        scope_id: get(row, "scope_id")?,
+        agent_id: get(row, "agent_id")?,
+        hostname: get(row, "hostname")?,
+        ip: ips.first().cloned().unwrap_or_default(),
+        ips,
+        os: get(row, "os")?,
+        os_version: get(row, "os_version")?,
+        arch: get(row, "arch")?,
+        agent_version: get(row, "agent_version")?,
+        labels: overlay_labels(&agent_labels, &user_labels),
+        agent_labels,
+        user_labels,
+        status: agent_status(row, "status")?,
+        generation: get(row, "generation")?,
+        last_seen: get(row, "last_seen")?,
+        created_at: get(row, "created_at")?,
+        revoked_at: get(row, "revoked_at")?,
+    })
+}
+
+pub(crate) async fn create_host(s: &PgStore, h: NewHost) -> Result<Host> {
+    let f = &h.facts;
+    let id: HostId = sqlx::query_scalar(
+        "INSERT INTO hosts (scope_id, agent_id, secret_hash, hostname, ip, ips, os, os_version, \
+         arch, agent_version, agent_labels, user_labels, status, status_at, generation, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '{}', $12, $13, 0, \
+         $13) RETURNING id",
+    )
+    .bind(h.scope_id)
+    .bind(&h.agent_id)
+    .bind(&h.secret_hash)
+    .bind(&f.hostname)
+    .bind(f.ips.first().map(String::as_str).unwrap_or_default())
+    .bind(&f.ips)
+    .bind(&f.os)
+    .bind(&f.os_version)
+    .bind(&f.arch)
+    .bind(&f.agent_version)
+    .bind(to_json(&h.agent_labels)?)
+    .bind(AgentStatus::Offline.code())
+    .bind(h.now)
+    .fetch_one(&s.pool)
+    .await
+    .map_err(|e| match db(e) {
+        Error::Conflict(_) => Error::Conflict(format!("agent {} is enrolled", h.agent_id)),
+        other => other,
+    })?;
+    get_host(s, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("host {id}")))
+}
+
+pub(crate) async fn agent_auth(s: &PgStore, agent_id: &str) -> Result<Option<AgentAuth>> {
+    let row = sqlx::query("SELECT id, secret_hash, revoked_at FROM hosts WHERE agent_id = $1")
+        .bind(agent_id)
+        .fetch_optional(&s.pool)
+        .await
+        .map_err(db)?;
+    let Some(row) = row else { return Ok(None) };
+    let revoked_at: Option<i64> = get(&row, "revoked_at")?;
+    Ok(Some(AgentAuth {
+        host_id: get(&row, "id")?,
+        secret_hash: get(&row, "secret_hash")?,
+        revoked: revoked_at.is_some(),
+    }))
+}
+
+pub(crate) async fn host_connected(
+    s: &PgStore,
+    host_id: HostId,
+    facts: &HostFacts,
+    agent_labels: &Labels,
+    now: UnixMs,
+) -> Result<i64> {
+    let generation: Option<i64> = sqlx::query_scalar(
+        "UPDATE hosts SET generation = generation + 1, status = $1, status_at = $2, \
+         last_seen = $2, hostname = $3, ip = $4, ips = $5, os = $6, os_version = $7, arch = $8, \
+         agent_version = $9, agent_labels = $10 WHERE id = $11 RETURNING generation",
+    )
+    .bind(AgentStatus::Online.code())
+    .bind(now)
+    .bind(&facts.hostname)
+    .bind(facts.ips.first().map(String::as_str).unwrap_or_default())
+    .bind(&facts.ips)
+    .bind(&facts.os)
+    .bind(&facts.os_version)
+    .bind(&facts.arch)
+    .bind(&facts.agent_version)
+    .bind(to_json(agent_labels)?)
+    .bind(host_id)
+    .fetch_optional(&s.pool)
+    .await
+    .map_err(db)?;
+    generation.ok_or_else(|| Error::NotFound(format!("host {host_id}")))
+}
+
+pub(crate) async fn set_agent_status(
+    s: &PgStore,
+    changes: &[AgentStatusChange],
+    now: UnixMs,
+) -> Result<()> {
+    let changes = last_status_changes(changes);
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<HostId> = changes.iter().map(|c| c.host_id).collect();
+    let statuses: Vec<i32> = changes.iter().map(|c| c.status.code()).collect();
+    let generations: Vec<Option<i64>> = changes.iter().map(|c| c.generation).collect();
+    sqlx::query(
+        "UPDATE hosts h SET status = v.status, status_at = $4, \
+         last_seen = CASE WHEN v.status = $5 THEN $4 ELSE h.last_seen END \
+         FROM UNNEST($1::bigint[], $2::int[], $3::bigint[]) AS v(id, status, generation) \
+         WHERE h.id = v.id AND (v.generation IS NULL OR h.generation = v.generation)",
+    )
+    .bind(ids)
+    .bind(statuses)
+    .bind(generations)
+    .bind(now)
+    .bind(AgentStatus::Online.code())
+    .execute(&s.pool)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn mark_all_offline(s: &PgStore, now: UnixMs) -> Result<()> {
+    sqlx::query("UPDATE hosts SET status = $1, status_at = $2 WHERE status <> $1")
+        .bind(AgentStatus::Offline.code())
+        .bind(now)
+        .execute(&s.pool)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+pub(crate) async fn revoke_host(s: &PgStore, host_id: HostId, now: UnixMs) -> Result<bool> {
+    let done = sqlx::query("UPDATE hosts SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+        .bind(now)
+        .bind(host_id)
+        .execute(&s.pool)
+        .await
+        .map_err(db)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(crate) async fn get_host(s: &PgStore, host_id: HostId) -> Result<Option<Host>> {
+    let sql = format!("SELECT {HOST_COLUMNS} FROM hosts h WHERE h.id = $1");
+    let row = sqlx::query(&sql)
+        .bind(host_id)
+        .fetch_optional(&s.pool)
+        .await
+        .map_err(db)?;
+    row.as_ref().map(host).transpose()
+}
+
+pub(crate) async fn hosts_by_ids(s: &PgStore, ids: &[HostId]) -> Result<Vec<Host>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {HOST_COLUMNS} FROM hosts h WHERE h.id = ANY($1) ORDER BY h.id");
+    let rows = sqlx::query(&sql)
+        .bind(ids)
+        .fetch_all(&s.pool)
+        .await
+        .map_err(db)?;
+    rows.iter().map(host).collect()
+}
+
+pub(crate) async fn hosts_by_ip(
+    s: &PgStore,
+    scope_id: Option<ScopeId>,
+    ip: &str,
+) -> Result<Vec<Host>> {
+    let sql = format!(
+        "SELECT {HOST_COLUMNS} FROM hosts h WHERE h.ips @> ARRAY[$1::text] \
+         AND ($2::bigint IS NULL OR h.scope_id = $2) ORDER BY h.id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(ip)
+        .bind(scope_id)
+        .fetch_all(&s.pool)
+        .await
+        .map_err(db)?;
+    rows.iter().map(host).collect()
+}
+
+pub(crate) async fn host_labels(s: &PgStore, scope_id: ScopeId) -> Result<Vec<HostLabelRow>> {
+    let rows = sqlx::query(
+        "SELECT id, agent_labels, user_labels, status FROM hosts \
+         WHERE scope_id = $1 AND revoked_at IS NULL ORDER BY id",
+    )
+    .bind(scope_id)
+    .fetch_all(&s.pool)
+    .await
+    .map_err(db)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let agent: Labels = from_json(row, "agent_labels")?;
+        let user: Labels = from_json(row, "user_labels")?;
+        out.push(HostLabelRow {
+            id: get(row, "id")?,
+            labels: overlay_labels(&agent, &user),
+            status: agent_status(row, "status")?,
+        });
+    }
+    Ok(out)
+}
+
+/// Appends the `WHERE` clause of a host listing.
+fn push_host_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &HostFilter) {
+    qb.push(" WHERE TRUE");
+    if let Some(scope_id) = f.scope_id {
+        qb.push(" AND h.scope_id = ").push_bind(scope_id);
+    }
+    if let Some(status) = f.status {
+        qb.push(" AND h.status = ").push_bind(status.code());
+    }
+    if let Some(ip) = filter_text(&f.ip) {
+        qb.push(" AND EXISTS (SELECT 1 FROM unnest(h.ips) AS x(ip) WHERE strpos(x.ip, ")
+            .push_bind(ip.to_string())
+            .push(") > 0)");
+    }
+    if let Some(q) = filter_text(&f.query) {
+        qb.push(" AND (strpos(lower(h.hostname), lower(")
+            .push_bind(q.to_string())
+            .push(")) > 0 OR EXISTS (SELECT 1 FROM unnest(h.ips) AS x(ip) WHERE strpos(x.ip, ")
+            .push_bind(q.to_string())
+            .push(") > 0))");
+    }
+    if let Some(os) = filter_text(&f.os) {
+        qb.push(" AND lower(h.os) = lower(")
+            .push_bind(os.to_string())
+            .push(")");
+    }
+    if let Some(ids) = &f.ids {
+        qb.push(" AND h.id = ANY(").push_bind(ids.clone()).push(")");
+    }
+    if !f.include_revoked {
+        qb.push(" AND h.revoked_at IS NULL");
+    }
+}
+
+pub(crate) async fn list_hosts(s: &PgStore, f: &HostFilter, page: Page) -> Result<Paged<Host>> {
+    let mut count = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM hosts h");
+    push_host_filter(&mut count, f);
+    let total: i64 = count
+        .build_query_scalar()
+        .fetch_one(&s.pool)
+        .await
+        .map_err(db)?;
+
+    let mut select = QueryBuilder::<Postgres>::new(format!("SELECT {HOST_COLUMNS} FROM hosts h"));
+    push_host_filter(&mut select, f);
+    select
+        .push(" ORDER BY h.id LIMIT ")
+        .push_bind(i64::from(page.length))
+        .push(" OFFSET ")
+        .push_bind(int(page.start));
+    let rows = select.build().fetch_all(&s.pool).await.map_err(db)?;
+    Ok(Paged {
+        start: page.start,
+        length: page.length,
+        total: u64::try_from(total).unwrap_or_default(),
+        data: rows.iter().map(host).collect::<Result<_>>()?,
+    })
+}
+
+pub(crate) async fn host_status_counts(
+    s: &PgStore,
+    scope_id: Option<ScopeId>,
+) -> Result<Vec<(AgentStatus, u64)>> {
+    let rows = sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM hosts \
+         WHERE revoked_at IS NULL AND ($1::bigint IS NULL OR scope_id = $1) GROUP BY status",
+    )
+    .bind(scope_id)
+    .fetch_all(&s.pool)
+    .await
+    .map_err(db)?;
+    let mut counts = HashMap::new();
+    for row in &rows {
+        counts.insert(agent_status(row, "status")?, u64_col(row, "n")?);
+    }
+    Ok([
+        AgentStatus::Online,
+        AgentStatus::Offline,
+        AgentStatus::Abnormal,
+    ]
+    .into_iter()
+    .map(|status| (status, counts.get(&status).copied().unwrap_or(0)))
+    .collect())
+}
+
+pub(crate) async fn set_host_labels(
+    s: &PgStore,
+    host_id: HostId,
+    labels: &Labels,
+    _now: UnixMs,
+) -> Result<bool> {
+    let done = sqlx::query("UPDATE hosts SET user_labels = $1 WHERE id = $2")
+        .bind(to_json(labels)?)
+        .bind(host_id)
+        .execute(&s.pool)
+        .await
+        .map_err(db)?;
+    Ok(done.rows_affected() > 0)
+}

@@ -1,0 +1,279 @@
+//! The SQLite backend of `shoal-store`: [`SqliteStore`], with its schema in `migrations/`
+//! (embedded, applied at open).
+//!
+//! One file, WAL mode, `synchronous=NORMAL`. SQLite has a single writer, so the store keeps
+//! one pool with a single connection for writes (every multi-statement write is a
+//! `BEGIN IMMEDIATE` transaction) and a small read-only pool for reads; writes queue in the
+//! pool instead of failing with `SQLITE_BUSY`. Bulk writes are multi-row statements chunked
+//! under SQLite's bound-variable limit.
+//!
+//! This crate knows SQL and SQLite, nothing about the network, agents or the engine.
+
+mod admin;
+mod decode;
+mod hosts;
+mod jobs;
+mod tasks;
+
+use async_trait::async_trait;
+use shoal_store::{
+    AgentAuth, AgentStatusChange, CreatedJob, Error, Group, Host, HostFilter, HostLabelRow, Job,
+    JobFilter, JobTransition, LogSlice, NewAttempt, NewGroup, NewHost, NewJob, NewToken, OpenTask,
+    Page, Paged, Result, ResultGroup, Scope, Step, StepTransition, Store, TaskBatch, TaskFilter,
+    TaskRow, TokenRecord,
+};
+use shoal_types::{
+    AgentStatus, HostFacts, HostId, HostTaskStatus, JobId, Labels, ScopeId, StepId, TaskKey, UnixMs,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::Path;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How long a statement waits for a lock held by another process before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections of the read pool (WAL readers do not block the writer or each other).
+const READERS: u32 = 4;
+
+/// Shoal's store on one SQLite file. Cheap to clone (the pools are shared).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let base = SqliteConnectOptions::new()
+            .filename(path)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true)
+            .synchronous(SqliteSynchronous::Normal)
+            .pragma("temp_store", "MEMORY");
+        let write_options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma("cache_size", "-32000");
+        let write = single_connection_pool()
+            .connect_with(write_options)
+            .await
+            .map_err(|e| open_error(path, e))?;
+        migrate(&write).await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .acquire_timeout(BUSY_TIMEOUT)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(|e| open_error(path, e))?;
+        Ok(SqliteStore { write, read })
+    }
+
+    /// A private in-memory database (one connection serves reads and writes), for tests.
+    pub async fn open_in_memory() -> Result<SqliteStore> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .shared_cache(false)
+            .foreign_keys(true);
+        let pool = single_connection_pool()
+            .connect_with(options)
+            .await
+            .map_err(decode::db)?;
+        migrate(&pool).await?;
+        Ok(SqliteStore {
+            write: pool.clone(),
+            read: pool,
+        })
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    /// Starts a write transaction that holds SQLite's write lock from its first statement.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(decode::db)
+    }
+}
+
+/// A pool of exactly one connection that lives as long as the pool (an in-memory database
+/// would vanish with its connection).
+fn single_connection_pool() -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(120))
+}
+
+async fn migrate(pool: &SqlitePool) -> Result<()> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .map_err(|e| Error::Database(format!("applying sqlite migrations: {e}")))
+}
+
+fn open_error(path: &Path, e: sqlx::Error) -> Error {
+    Error::Database(format!("opening sqlite database {}: {e}", path.display()))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn list_scopes(&self) -> Result<Vec<Scope>> {
+        admin::list_scopes(self).await
+    }
+    async fn create_scope(&self, name: &str, now: UnixMs) -> Result<Scope> {
+        admin::create_scope(self, name, now).await
+    }
+
+    async fn create_token(&self, token: NewToken) -> Result<TokenRecord> {
+        admin::create_token(self, token).await
+    }
+    async fn find_token(&self, secret_hash: &str) -> Result<Option<TokenRecord>> {
+        admin::find_token(self, secret_hash).await
+    }
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        admin::list_tokens(self).await
+    }
+    async fn revoke_token(&self, id: i64, now: UnixMs) -> Result<bool> {
+        admin::revoke_token(self, id, now).await
+    }
+
+    async fn create_host(&self, host: NewHost) -> Result<Host> {
+        hosts::create_host(self, host).await
+    }
+    async fn agent_auth(&self, agent_id: &str) -> Result<Option<AgentAuth>> {
+        hosts::agent_auth(self, agent_id).await
+    }
+    async fn host_connected(
+        &self,
+        host_id: HostId,
+        facts: &HostFacts,
+        agent_labels: &Labels,
+        now: UnixMs,
+    ) -> Result<i64> {
+        hosts::host_connected(self, host_id, facts, agent_labels, now).await
+    }
+    async fn set_agent_status(&self, changes: &[AgentStatusChange], now: UnixMs) -> Result<()> {
+        hosts::set_agent_status(self, changes, now).await
+    }
+    async fn mark_all_offline(&self, now: UnixMs) -> Result<()> {
+        hosts::mark_all_offline(self, now).await
+    }
+    async fn revoke_host(&self, host_id: HostId, now: UnixMs) -> Result<bool> {
+        hosts::revoke_host(self, host_id, now).await
+    }
+    async fn get_host(&self, host_id: HostId) -> Result<Option<Host>> {
+        hosts::get_host(self, host_id).await
+    }
+    async fn hosts_by_ids(&self, ids: &[HostId]) -> Result<Vec<Host>> {
+        hosts::hosts_by_ids(self, ids).await
+    }
+    async fn hosts_by_ip(&self, scope_id: Option<ScopeId>, ip: &str) -> Result<Vec<Host>> {
+        hosts::hosts_by_ip(self, scope_id, ip).await
+    }
+    async fn host_labels(&self, scope_id: ScopeId) -> Result<Vec<HostLabelRow>> {
+        hosts::host_labels(self, scope_id).await
+    }
+    async fn list_hosts(&self, filter: &HostFilter, page: Page) -> Result<Paged<Host>> {
+        hosts::list_hosts(self, filter, page).await
+    }
+    async fn host_status_counts(
+        &self,
+        scope_id: Option<ScopeId>,
+    ) -> Result<Vec<(AgentStatus, u64)>> {
+        hosts::host_status_counts(self, scope_id).await
+    }
+    async fn set_host_labels(&self, host_id: HostId, labels: &Labels, now: UnixMs) -> Result<bool> {
+        hosts::set_host_labels(self, host_id, labels, now).await
+    }
+
+    async fn create_group(&self, group: NewGroup) -> Result<Group> {
+        admin::create_group(self, group).await
+    }
+    async fn list_groups(&self, scope_id: Option<ScopeId>) -> Result<Vec<Group>> {
+        admin::list_groups(self, scope_id).await
+    }
+    async fn get_group(&self, id: i64) -> Result<Option<Group>> {
+        admin::get_group(self, id).await
+    }
+    async fn update_group(&self, id: i64, name: &str, selector: &str, now: UnixMs) -> Result<bool> {
+        admin::update_group(self, id, name, selector, now).await
+    }
+    async fn delete_group(&self, id: i64) -> Result<bool> {
+        admin::delete_group(self, id).await
+    }
+
+    async fn create_job(&self, job: NewJob) -> Result<CreatedJob> {
+        jobs::create_job(self, job).await
+    }
+    async fn get_job(&self, id: JobId) -> Result<Option<Job>> {
+        jobs::get_job(self, id).await
+    }
+    async fn get_steps(&self, job_id: JobId) -> Result<Vec<Step>> {
+        jobs::get_steps(self, job_id).await
+    }
+    async fn get_step(&self, id: StepId) -> Result<Option<Step>> {
+        jobs::get_step(self, id).await
+    }
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<Paged<Job>> {
+        jobs::list_jobs(self, filter, page).await
+    }
+    async fn transition_job(&self, t: &JobTransition) -> Result<bool> {
+        jobs::transition_job(self, t).await
+    }
+    async fn transition_step(&self, t: &StepTransition) -> Result<bool> {
+        jobs::transition_step(self, t).await
+    }
+    async fn claim_steps(
+        &self,
+        owner: &str,
+        now: UnixMs,
+        lease_until: UnixMs,
+    ) -> Result<Vec<Step>> {
+        jobs::claim_steps(self, owner, now, lease_until).await
+    }
+    async fn renew_leases(&self, owner: &str, lease_until: UnixMs) -> Result<u64> {
+        jobs::renew_leases(self, owner, lease_until).await
+    }
+    async fn start_attempt(&self, attempt: &NewAttempt) -> Result<()> {
+        jobs::start_attempt(self, attempt).await
+    }
+
+    async fn apply_task_batch(&self, batch: &TaskBatch) -> Result<()> {
+        tasks::apply_task_batch(self, batch).await
+    }
+    async fn open_tasks(&self, step_ids: &[StepId]) -> Result<Vec<OpenTask>> {
+        tasks::open_tasks(self, step_ids).await
+    }
+    async fn task_counts(
+        &self,
+        step_id: StepId,
+        attempt: u32,
+    ) -> Result<Vec<(HostTaskStatus, u64)>> {
+        tasks::task_counts(self, step_id, attempt).await
+    }
+    async fn list_tasks(&self, filter: &TaskFilter, page: Page) -> Result<Paged<TaskRow>> {
+        tasks::list_tasks(self, filter, page).await
+    }
+    async fn result_groups(&self, step_id: StepId, attempt: u32) -> Result<Vec<ResultGroup>> {
+        tasks::result_groups(self, step_id, attempt).await
+    }
+    async fn read_log(&self, key: TaskKey, offset: u64, limit: u64) -> Result<LogSlice> {
+        tasks::read_log(self, key, offset, limit).await
+    }
+}

@@ -1,0 +1,268 @@
+//! Cases for the host inventory: listing with filters and pages, lookups by address and id.
+
+use super::{add_host, facts, labels};
+use crate::{HostFilter, Page, Store};
+use shoal_types::{AgentStatus, DEFAULT_SCOPE, HostId};
+
+fn ids_of(page: &crate::Paged<crate::Host>) -> Vec<HostId> {
+    page.data.iter().map(|h| h.id).collect()
+}
+
+/// `list_hosts` filters by scope, status, IP and name substrings, OS and ids, pages with a
+/// total, orders by id, and hides revoked hosts unless asked.
+pub async fn hosts_filter_and_page(store: &dyn Store) {
+    let other = store.create_scope("other", 1).await.expect("create_scope");
+    let h1 = add_host(store, DEFAULT_SCOPE, "web-1", &["10.0.0.1"], labels(&[]))
+        .await
+        .id;
+    let h2 = add_host(
+        store,
+        DEFAULT_SCOPE,
+        "web-2",
+        &["10.0.0.2", "172.16.0.2"],
+        labels(&[]),
+    )
+    .await
+    .id;
+    let h3 = add_host(store, DEFAULT_SCOPE, "DB-1", &["10.0.1.3"], labels(&[]))
+        .await
+        .id;
+    let h4 = add_host(store, other.id, "web-9", &["10.0.0.4"], labels(&[]))
+        .await
+        .id;
+    let h5 = add_host(store, DEFAULT_SCOPE, "old", &["10.0.0.5"], labels(&[]))
+        .await
+        .id;
+    store.revoke_host(h5, 2_000).await.expect("revoke");
+    let f = facts("web-2", &["10.0.0.2", "172.16.0.2"]);
+    store
+        .host_connected(h2, &f, &labels(&[]), 3_000)
+        .await
+        .expect("connect");
+
+    let all = HostFilter::default();
+    let page = store
+        .list_hosts(&all, Page::first(100))
+        .await
+        .expect("list_hosts");
+    assert_eq!(ids_of(&page), vec![h1, h2, h3, h4]);
+    assert_eq!(page.total, 4);
+
+    let scoped = HostFilter {
+        scope_id: Some(DEFAULT_SCOPE),
+        ..HostFilter::default()
+    };
+    let page = store
+        .list_hosts(
+            &scoped,
+            Page {
+                start: 1,
+                length: 1,
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        (ids_of(&page), page.total, page.start, page.length),
+        (vec![h2], 3, 1, 1)
+    );
+    let page = store
+        .list_hosts(
+            &scoped,
+            Page {
+                start: 5,
+                length: 10,
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!((ids_of(&page), page.total), (vec![], 3));
+
+    let online = HostFilter {
+        status: Some(AgentStatus::Online),
+        ..HostFilter::default()
+    };
+    assert_eq!(
+        ids_of(
+            &store
+                .list_hosts(&online, Page::first(10))
+                .await
+                .expect("list")
+        ),
+        vec![h2]
+    );
+
+    let by_ip = HostFilter {
+        ip: Some("172.16".to_string()),
+        ..HostFilter::default()
+    };
+    assert_eq!(
+        ids_of(
+            &store
+                .list_hosts(&by_ip, Page::first(10))
+                .await
+                .expect("list")
+        ),
+        vec![h2]
+    );
+    let by_ip = HostFilter {
+        ip: Some("10.0.0.".to_string()),
+        ..HostFilter::default()
+    };
+    assert_eq!(
+        ids_of(
+            &store
+                .list_hosts(&by_ip, Page::first(10))
+                .await
+                .expect("list")
+        ),
+        vec![h1, h2, h4]
+    );
+
+    // `query` matches hostnames (ignoring case) or addresses.
+    let q = HostFilter {
+        query: Some("db".to_string()),
+        ..HostFilter::default()
+    };
+    assert_eq!(
+        ids_of(&store.list_hosts(&q, Page::first(10)).await.expect("list")),
+        vec![h3]
+    );
+    let q = HostFilter {
+        query: Some("0.1.3".to_string()),
+        ..HostFilter::default()
+    };
+    assert_eq!(
+        ids_of(&store.list_hosts(&q, Page::first(10)).await.expect("list")),
+        vec![h3]
+    );
+
+    let os = HostFilter {
+        os: Some("linux".to_string()),
+        ..HostFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_hosts(&os, Page::first(10))
+            .await
+            .expect("list")
+            .total,
+        4
+    );
+    let os = HostFilter {
+        os: Some("windows".to_string()),
+        ..HostFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_hosts(&os, Page::first(10))
+            .await
+            .expect("list")
+            .total,
+        0
+    );
+
+    let ids = HostFilter {
+        ids: Some(vec![h3, h1, h5]),
+        ..HostFilter::default()
+    };
+    assert_eq!(
+        ids_of(&store.list_hosts(&ids, Page::first(10)).await.expect("list")),
+        vec![h1, h3]
+    );
+    let ids = HostFilter {
+        ids: Some(vec![h3, h1, h5]),
+        include_revoked: true,
+        ..HostFilter::default()
+    };
+    assert_eq!(
+        ids_of(&store.list_hosts(&ids, Page::first(10)).await.expect("list")),
+        vec![h1, h3, h5]
+    );
+    let none = HostFilter {
+        ids: Some(vec![]),
+        ..HostFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_hosts(&none, Page::first(10))
+            .await
+            .expect("list")
+            .total,
+        0
+    );
+
+    // Counts: every status listed, revoked hosts not counted.
+    let counts = store
+        .host_status_counts(Some(DEFAULT_SCOPE))
+        .await
+        .expect("counts");
+    let get = |s: AgentStatus| counts.iter().find(|(st, _)| *st == s).map(|(_, n)| *n);
+    assert_eq!(get(AgentStatus::Online), Some(1));
+    assert_eq!(get(AgentStatus::Offline), Some(2));
+    assert_eq!(get(AgentStatus::Abnormal).unwrap_or(0), 0);
+    let total: u64 = store
+        .host_status_counts(None)
+        .await
+        .expect("counts")
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(total, 4);
+}
+
+/// `hosts_by_ip` matches any address exactly (not a substring), optionally in one scope;
+/// `hosts_by_ids` returns the hosts that exist.
+pub async fn hosts_by_ip_and_ids(store: &dyn Store) {
+    let other = store.create_scope("other", 1).await.expect("create_scope");
+    let h1 = add_host(
+        store,
+        DEFAULT_SCOPE,
+        "a",
+        &["10.0.0.1", "10.0.0.11"],
+        labels(&[]),
+    )
+    .await
+    .id;
+    let h2 = add_host(
+        store,
+        DEFAULT_SCOPE,
+        "b",
+        &["10.0.0.2", "10.0.0.1"],
+        labels(&[]),
+    )
+    .await
+    .id;
+    let h3 = add_host(store, other.id, "c", &["10.0.0.1"], labels(&[]))
+        .await
+        .id;
+
+    let ids = |hosts: Vec<crate::Host>| hosts.iter().map(|h| h.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.hosts_by_ip(None, "10.0.0.1").await.expect("by ip")),
+        vec![h1, h2, h3]
+    );
+    assert_eq!(
+        ids(store
+            .hosts_by_ip(Some(DEFAULT_SCOPE), "10.0.0.1")
+            .await
+            .expect("by ip")),
+        vec![h1, h2]
+    );
+    assert_eq!(
+        ids(store.hosts_by_ip(None, "10.0.0.11").await.expect("by ip")),
+        vec![h1]
+    );
+    assert_eq!(
+        ids(store.hosts_by_ip(None, "10.0.0").await.expect("by ip")),
+        Vec::<HostId>::new()
+    );
+
+    let got = store
+        .hosts_by_ids(&[h3, h1, 9_999_999])
+        .await
+        .expect("by ids");
+    assert_eq!(ids(got.clone()), vec![h1, h3]);
+    assert_eq!(got[0].hostname, "a");
+    assert!(store.hosts_by_ids(&[]).await.expect("by ids").is_empty());
+}
