@@ -1,0 +1,315 @@
+//! The executor: runs one script in its own process group with a timeout and a kill switch,
+//! reads stdout and stderr as raw bytes, and hands the capped, coalesced output to a [`Sink`].
+//!
+//! A task ends when its main process has exited and both pipes are closed. Processes the
+//! script leaves in the background keep running after a normal exit (scripts may start
+//! daemons); the agent stops reading their output [`POST_EXIT_DRAIN`] after the main process
+//! exits. On timeout or kill the whole process group gets SIGTERM, then SIGKILL after
+//! [`KILL_GRACE`].
+
+use crate::launch::{self, Config};
+use crate::output::Capture;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use shoal_proto::{End, MAX_OUTPUT_CHUNK, Outcome, Stream};
+use shoal_types::{ScriptSpec, TaskKey, UnixMs};
+use std::os::unix::process::ExitStatusExt as _;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt as _};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// Between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+/// How long output is still read after the main process exited.
+pub const POST_EXIT_DRAIN: Duration = Duration::from_secs(2);
+/// Reads are coalesced into one chunk for up to this long...
+pub const COALESCE_TIME: Duration = Duration::from_millis(50);
+/// ...or until this many bytes are pending.
+pub const COALESCE_BYTES: usize = 64 * 1024;
+const READ_BUF: usize = 16 * 1024;
+const _: () = assert!(COALESCE_BYTES + READ_BUF <= MAX_OUTPUT_CHUNK);
+
+/// One script to run.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub key: TaskKey,
+    pub spec: ScriptSpec,
+    /// Effective cap on stored output.
+    pub output_cap: u64,
+}
+
+/// Where the executor reports. Output arrives in order, each call at most
+/// `COALESCE_BYTES + 16 KiB` bytes and of one stream.
+pub trait Sink: Send {
+    /// The process spawned; `pgid` is its process group.
+    fn started(&mut self, at: UnixMs, pgid: i32) -> impl Future<Output = ()> + Send;
+    fn output(&mut self, stream: Stream, data: &[u8]) -> impl Future<Output = ()> + Send;
+}
+
+pub fn now_ms() -> UnixMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as UnixMs)
+        .unwrap_or(0)
+}
+
+/// Runs `req` to its end. `kill` turning `true` terminates the task ([`End::Killed`]).
+pub async fn execute<S: Sink>(
+    cfg: &Config,
+    req: Request,
+    sink: &mut S,
+    mut kill: watch::Receiver<bool>,
+) -> Outcome {
+    let mut capture = Capture::new(req.output_cap);
+    let prepared = {
+        let (cfg, key, spec) = (cfg.clone(), req.key, req.spec.clone());
+        tokio::task::spawn_blocking(move || launch::prepare(&cfg, &key, &spec)).await
+    };
+    let prepared = match prepared {
+        Ok(Ok(p)) => p,
+        Ok(Err(end)) => return not_started(end, capture, sink).await,
+        Err(e) => return not_started(failed(format!("preparing: {e}")), capture, sink).await,
+    };
+    if *kill.borrow() {
+        remove_script(prepared.script);
+        return not_started(End::Killed, capture, sink).await;
+    }
+    let launch::Prepared {
+        mut command,
+        script,
+        interpreter,
+    } = prepared;
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            remove_script(script);
+            let reason = format!("starting {}: {e}", interpreter.display());
+            return not_started(failed(reason), capture, sink).await;
+        }
+    };
+    drop(command);
+    let started_at = now_ms();
+    let pgid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .unwrap_or(0);
+    sink.started(started_at, pgid).await;
+
+    let timeout = Duration::from_secs(u64::from(req.spec.timeout_secs.max(1)));
+    let deadline = Instant::now() + timeout;
+    let mut stdout = child.stdout.take();
+    let mut stderr = child.stderr.take();
+    let (mut obuf, mut ebuf) = (vec![0u8; READ_BUF], vec![0u8; READ_BUF]);
+    let mut pending = Pending::default();
+    let mut status = None;
+    let mut drain_until: Option<Instant> = None;
+    let mut forced: Option<End> = None;
+    let mut term_at: Option<Instant> = None;
+    let mut hard_killed = false;
+    let mut kill_open = true;
+
+    while status.is_none() || stdout.is_some() || stderr.is_some() {
+        let flush_at = pending.flush_at();
+        let event = tokio::select! {
+            r = read_opt(&mut stdout, &mut obuf) => Event::Read(Stream::Stdout, r),
+            r = read_opt(&mut stderr, &mut ebuf) => Event::Read(Stream::Stderr, r),
+            st = child.wait(), if status.is_none() => Event::Exited(st),
+            _ = sleep_until(flush_at) => Event::Flush,
+            _ = tokio::time::sleep_until(deadline), if forced.is_none() && status.is_none() => Event::Timeout,
+            r = kill.changed(), if forced.is_none() && status.is_none() && kill_open => match r {
+                Ok(()) if *kill.borrow() => Event::Kill,
+                Ok(()) => Event::Nothing,
+                Err(_) => { kill_open = false; Event::Nothing }
+            },
+            _ = sleep_until(term_at.map(|t| t + KILL_GRACE)), if !hard_killed => Event::HardKill,
+            _ = sleep_until(drain_until) => Event::DrainOver,
+        };
+        match event {
+            Event::Read(stream, Ok(n)) if n > 0 => {
+                let buf = if stream == Stream::Stdout {
+                    &obuf
+                } else {
+                    &ebuf
+                };
+                let stored = capture.push(stream, &buf[..n]);
+                pending.push(stream, stored.keep, sink).await;
+                if let Some(marker) = stored.marker {
+                    pending.flush(sink).await;
+                    sink.output(Stream::Agent, &marker).await;
+                }
+            }
+            Event::Read(stream, _) => {
+                // EOF or a read error: this pipe is done.
+                if stream == Stream::Stdout {
+                    stdout = None
+                } else {
+                    stderr = None
+                }
+            }
+            Event::Exited(st) => {
+                status = Some(st);
+                drain_until = Some(Instant::now() + POST_EXIT_DRAIN);
+            }
+            Event::Flush => pending.flush(sink).await,
+            Event::Timeout | Event::Kill => {
+                forced = Some(if matches!(event, Event::Timeout) {
+                    End::TimedOut
+                } else {
+                    End::Killed
+                });
+                signal_group(pgid, Signal::SIGTERM);
+                term_at = Some(Instant::now());
+            }
+            Event::HardKill => {
+                signal_group(pgid, Signal::SIGKILL);
+                hard_killed = true;
+            }
+            Event::DrainOver => {
+                stdout = None;
+                stderr = None;
+            }
+            Event::Nothing => {}
+        }
+    }
+    pending.flush(sink).await;
+    if let (Some(t), false) = (term_at, hard_killed) {
+        // The main process died of SIGTERM; members of its group that ignore it get SIGKILL.
+        if group_alive(pgid) {
+            tokio::time::sleep_until(t + KILL_GRACE).await;
+            signal_group(pgid, Signal::SIGKILL);
+        }
+    }
+    remove_script(script);
+
+    let end = match (forced, status) {
+        (Some(end), _) => end,
+        (None, Some(Ok(st))) => match (st.code(), st.signal()) {
+            (Some(code), _) => End::Exited { code },
+            (None, Some(signal)) => End::Signaled { signal },
+            (None, None) => failed(format!("unknown exit status {st}")),
+        },
+        (None, Some(Err(e))) => failed(format!("waiting for the process: {e}")),
+        (None, None) => failed("process state lost".to_owned()),
+    };
+    outcome(end, Some(started_at), capture)
+}
+
+enum Event {
+    Read(Stream, std::io::Result<usize>),
+    Exited(std::io::Result<std::process::ExitStatus>),
+    Flush,
+    Timeout,
+    Kill,
+    HardKill,
+    DrainOver,
+    Nothing,
+}
+
+fn failed(reason: String) -> End {
+    End::StartFailed { reason }
+}
+
+/// Ends a task that never started; the reason is stored as agent output.
+async fn not_started<S: Sink>(end: End, mut capture: Capture, sink: &mut S) -> Outcome {
+    let text = match &end {
+        End::StartFailed { reason } => format!("[shoal-agent: {reason}]\n"),
+        End::UserNotFound { account } => {
+            format!("[shoal-agent: account {account:?} does not exist on this host]\n")
+        }
+        End::Killed => "[shoal-agent: killed before it started]\n".to_owned(),
+        _ => String::new(),
+    };
+    let bytes = capture.push_agent_text(&text);
+    if !bytes.is_empty() {
+        sink.output(Stream::Agent, &bytes).await;
+    }
+    outcome(end, None, capture)
+}
+
+fn outcome(end: End, started_at: Option<UnixMs>, capture: Capture) -> Outcome {
+    let summary = capture.finish();
+    Outcome {
+        end,
+        started_at,
+        ended_at: now_ms(),
+        output_len: summary.output_len,
+        truncated: summary.truncated,
+        digest: summary.digest,
+        tag: summary.tag,
+    }
+}
+
+async fn read_opt<R: AsyncRead + Unpin>(
+    pipe: &mut Option<R>,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    match pipe {
+        Some(p) => p.read(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub fn signal_group(pgid: i32, signal: Signal) {
+    if pgid > 1 {
+        let _ = killpg(Pid::from_raw(pgid), signal);
+    }
+}
+
+fn group_alive(pgid: i32) -> bool {
+    pgid > 1 && killpg(Pid::from_raw(pgid), None).is_ok()
+}
+
+fn remove_script(path: std::path::PathBuf) {
+    if let Err(e) = std::fs::remove_file(&path) {
+        tracing::debug!(path = %path.display(), error = %e, "removing script file");
+    }
+}
+
+/// Output waiting to be handed to the sink: one stream, at most `COALESCE_BYTES` (+ one read).
+#[derive(Default)]
+struct Pending {
+    stream: Option<Stream>,
+    buf: Vec<u8>,
+    since: Option<Instant>,
+}
+
+impl Pending {
+    fn flush_at(&self) -> Option<Instant> {
+        self.since.map(|t| t + COALESCE_TIME)
+    }
+
+    async fn push<S: Sink>(&mut self, stream: Stream, data: &[u8], sink: &mut S) {
+        if data.is_empty() {
+            return;
+        }
+        if self.stream != Some(stream) {
+            self.flush(sink).await;
+            self.stream = Some(stream);
+        }
+        self.buf.extend_from_slice(data);
+        self.since.get_or_insert_with(Instant::now);
+        if self.buf.len() >= COALESCE_BYTES {
+            self.flush(sink).await;
+        }
+    }
+
+    async fn flush<S: Sink>(&mut self, sink: &mut S) {
+        if let (Some(stream), false) = (self.stream, self.buf.is_empty()) {
+            sink.output(stream, &self.buf).await;
+        }
+        self.buf.clear();
+        self.since = None;
+    }
+}
+
+#[cfg(test)]
+#[path = "exec_tests.rs"]
+mod tests;

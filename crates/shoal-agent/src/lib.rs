@@ -1,0 +1,64 @@
+//! `shoal-agent`: the process on every managed host. It dials the server over TLS, enrolls
+//! once, runs scripts as the requested account in their own process group, streams their
+//! output and spools every result on disk until the server acknowledges it.
+//!
+//! Codemap: [`config`] (flags and config file), [`agent`] (main loop and reconnects),
+//! [`conn`] (TLS, framing, one session), [`tasks`] (runs and acks), [`spool`] (on-disk
+//! results), [`exec`] / [`launch`] / [`output`] (the executor), [`facts`], [`identity`],
+//! [`backoff`], [`sim`] (many simulated agents for benchmarks).
+//!
+//! It must stay small: no storage, HTTP-server or console crates, and nothing of the server.
+
+pub mod agent;
+pub mod backoff;
+pub mod config;
+pub mod conn;
+pub mod exec;
+pub mod facts;
+pub mod identity;
+pub mod launch;
+pub mod output;
+pub mod sim;
+pub mod spool;
+pub mod tasks;
+
+use config::{Cli, Command, Options, SimOptions};
+
+/// Runs what the command line asks for until SIGINT or SIGTERM.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => {
+            let opts = Options::from_args(cli.agent)?;
+            // One thread is plenty for an agent and keeps its footprint small.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(agent::run(opts, shutdown_signal()))
+        }
+        Some(Command::Simulate(args)) => {
+            let opts = SimOptions::from_args(args)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(sim::run(opts, shutdown_signal()))
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
