@@ -24,7 +24,11 @@ pub fn settle_step(current: RunStatus, counts: &[(HostTaskStatus, u64)]) -> Opti
         return Some(RunStatus::StopSuccess);
     }
     let failed = counts.iter().any(|(s, n)| *n > 0 && !s.is_success());
-    Some(if failed { RunStatus::Fail } else { RunStatus::Success })
+    Some(if failed {
+        RunStatus::Fail
+    } else {
+        RunStatus::Success
+    })
 }
 
 /// What happens to a job when one of its steps reaches a terminal status.
@@ -54,7 +58,10 @@ pub fn job_after_step(step_status: RunStatus, is_last_step: bool) -> JobNext {
 
 /// Whether a step in `status` can be asked to terminate.
 pub fn can_terminate(status: RunStatus) -> bool {
-    matches!(status, RunStatus::Blank | RunStatus::Running | RunStatus::WaitingUser)
+    matches!(
+        status,
+        RunStatus::Blank | RunStatus::Running | RunStatus::WaitingUser
+    )
 }
 
 /// Whether a step in `status` can be retried (it must have ended).
@@ -75,7 +82,14 @@ pub fn retry_plan(
         .iter()
         .map(|&(host, status)| {
             let carry = mode == RetryMode::Failed && status.is_success();
-            (host, if carry { HostTaskStatus::LastSuccess } else { HostTaskStatus::Waiting })
+            (
+                host,
+                if carry {
+                    HostTaskStatus::LastSuccess
+                } else {
+                    HostTaskStatus::Waiting
+                },
+            )
         })
         .collect()
 }
@@ -92,19 +106,39 @@ mod tests {
     use RunStatus as R;
 
     fn check_settle(current: R, counts: &[(H, u64)], expected: Option<R>) {
-        assert_eq!(settle_step(current, counts), expected, "{current:?} {counts:?}");
+        assert_eq!(
+            settle_step(current, counts),
+            expected,
+            "{current:?} {counts:?}"
+        );
     }
 
     #[test]
     fn settling_steps() {
         check_settle(R::Running, &[(H::Success, 3)], Some(R::Success));
-        check_settle(R::Running, &[(H::Success, 2), (H::LastSuccess, 1)], Some(R::Success));
+        check_settle(
+            R::Running,
+            &[(H::Success, 2), (H::LastSuccess, 1)],
+            Some(R::Success),
+        );
         check_settle(R::Running, &[(H::Success, 2), (H::Running, 1)], None);
         check_settle(R::Running, &[(H::Success, 2), (H::Waiting, 1)], None);
-        check_settle(R::Running, &[(H::Success, 2), (H::Waiting, 0)], Some(R::Success));
-        check_settle(R::Running, &[(H::Success, 2), (H::ScriptNonZeroExit, 1)], Some(R::Fail));
+        check_settle(
+            R::Running,
+            &[(H::Success, 2), (H::Waiting, 0)],
+            Some(R::Success),
+        );
+        check_settle(
+            R::Running,
+            &[(H::Success, 2), (H::ScriptNonZeroExit, 1)],
+            Some(R::Fail),
+        );
         check_settle(R::Running, &[(H::AgentAbnormal, 1)], Some(R::Fail));
-        check_settle(R::Stopping, &[(H::ScriptTerminated, 2), (H::Success, 1)], Some(R::StopSuccess));
+        check_settle(
+            R::Stopping,
+            &[(H::ScriptTerminated, 2), (H::Success, 1)],
+            Some(R::StopSuccess),
+        );
         check_settle(R::Stopping, &[(H::Running, 1)], None);
         check_settle(R::Success, &[(H::Success, 1)], None);
         check_settle(R::Running, &[], Some(R::Success));
@@ -112,21 +146,41 @@ mod tests {
 
     #[test]
     fn jobs_follow_steps() {
-        assert_eq!(job_after_step(R::Success, true), JobNext::Finish(R::Success));
+        assert_eq!(
+            job_after_step(R::Success, true),
+            JobNext::Finish(R::Success)
+        );
         assert_eq!(job_after_step(R::Success, false), JobNext::NextStep);
         assert_eq!(job_after_step(R::IgnoreError, false), JobNext::NextStep);
         assert_eq!(job_after_step(R::Fail, false), JobNext::Finish(R::Fail));
-        assert_eq!(job_after_step(R::StopSuccess, true), JobNext::Finish(R::Terminated));
+        assert_eq!(
+            job_after_step(R::StopSuccess, true),
+            JobNext::Finish(R::Terminated)
+        );
     }
 
     #[test]
     fn retries() {
-        let prev = [(1, H::Success), (2, H::ScriptNonZeroExit), (3, H::LastSuccess), (4, H::AgentAbnormal)];
+        let prev = [
+            (1, H::Success),
+            (2, H::ScriptNonZeroExit),
+            (3, H::LastSuccess),
+            (4, H::AgentAbnormal),
+        ];
         assert_eq!(
             retry_plan(RetryMode::Failed, &prev),
-            vec![(1, H::LastSuccess), (2, H::Waiting), (3, H::LastSuccess), (4, H::Waiting)]
+            vec![
+                (1, H::LastSuccess),
+                (2, H::Waiting),
+                (3, H::LastSuccess),
+                (4, H::Waiting)
+            ]
         );
-        assert!(retry_plan(RetryMode::All, &prev).iter().all(|(_, s)| *s == H::Waiting));
+        assert!(
+            retry_plan(RetryMode::All, &prev)
+                .iter()
+                .all(|(_, s)| *s == H::Waiting)
+        );
         assert!(can_retry(R::Fail) && !can_retry(R::Running));
         assert!(can_terminate(R::Running) && !can_terminate(R::Success));
     }

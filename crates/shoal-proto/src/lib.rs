@@ -56,7 +56,10 @@ pub enum AgentMsg {
         running: u32,
     },
     /// The process for `key` has started.
-    Started { key: TaskKey, at: UnixMs },
+    Started {
+        key: TaskKey,
+        at: UnixMs,
+    },
     /// Output bytes `[offset, offset + data.len())` of the task's combined stdout and stderr.
     Output {
         key: TaskKey,
@@ -65,7 +68,10 @@ pub enum AgentMsg {
         #[serde(with = "b64")]
         data: Vec<u8>,
     },
-    Finished { key: TaskKey, outcome: Outcome },
+    Finished {
+        key: TaskKey,
+        outcome: Outcome,
+    },
 }
 
 /// Messages from the server to the agent.
@@ -82,7 +88,10 @@ pub enum ServerMsg {
         generation: i64,
         heartbeat_secs: u32,
     },
-    Rejected { code: RejectCode, message: String },
+    Rejected {
+        code: RejectCode,
+        message: String,
+    },
     /// Run a script. Idempotent: a `Run` for a key the agent already knows is ignored.
     Run {
         key: TaskKey,
@@ -91,7 +100,9 @@ pub enum ServerMsg {
         output_cap: u64,
     },
     /// Kill the process group of `key` (terminate). A no-op if the task is unknown or finished.
-    Kill { key: TaskKey },
+    Kill {
+        key: TaskKey,
+    },
     /// The server has durably stored output up to `output_offset` and, if `finished`, the
     /// result. The agent may forget what is acknowledged.
     Ack {
@@ -104,7 +115,9 @@ pub enum ServerMsg {
     Heartbeat,
     /// Forget the task without a result: the server has already settled it (for example it
     /// was marked agent-abnormal while the agent was away).
-    Forget { key: TaskKey },
+    Forget {
+        key: TaskKey,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,15 +157,23 @@ pub struct Outcome {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum End {
-    Exited { code: i32 },
-    Signaled { signal: i32 },
+    Exited {
+        code: i32,
+    },
+    Signaled {
+        signal: i32,
+    },
     TimedOut,
     /// Killed on request (terminate).
     Killed,
     /// The account does not exist on the host.
-    UserNotFound { account: String },
+    UserNotFound {
+        account: String,
+    },
     /// The script could not be started (interpreter missing, unsupported language, IO error).
-    StartFailed { reason: String },
+    StartFailed {
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,9 +219,18 @@ mod tests {
 
     #[test]
     fn messages_round_trip() {
-        let key = TaskKey { step_id: 7, attempt: 1, host_id: 3 };
+        let key = TaskKey {
+            step_id: 7,
+            attempt: 1,
+            host_id: 3,
+        };
         let msgs = vec![
-            AgentMsg::Output { key, offset: 10, stream: Stream::Stderr, data: vec![0, 159, 146, 150, 255] },
+            AgentMsg::Output {
+                key,
+                offset: 10,
+                stream: Stream::Stderr,
+                data: vec![0, 159, 146, 150, 255],
+            },
             AgentMsg::Finished {
                 key,
                 outcome: Outcome {
@@ -239,6 +269,9 @@ mod tests {
     #[test]
     fn rejects_garbage_and_oversize() {
         assert!(decode::<AgentMsg>(b"{\"type\":\"nope\"}").is_err());
-        assert!(matches!(decode::<AgentMsg>(&vec![b' '; MAX_FRAME_BYTES + 1]), Err(Error::TooLarge(_))));
+        assert!(matches!(
+            decode::<AgentMsg>(&vec![b' '; MAX_FRAME_BYTES + 1]),
+            Err(Error::TooLarge(_))
+        ));
     }
 }

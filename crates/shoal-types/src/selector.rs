@@ -28,12 +28,16 @@ pub struct SelectorError {
 fn valid_key(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= 128
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
 }
 
 impl LabelSelector {
     pub fn parse(input: &str) -> Result<LabelSelector, SelectorError> {
-        let err = |reason| SelectorError { input: input.to_string(), reason };
+        let err = |reason| SelectorError {
+            input: input.to_string(),
+            reason,
+        };
         let mut terms = Vec::new();
         for raw in split_top_level(input) {
             let t = raw.trim();
@@ -69,7 +73,9 @@ impl LabelSelector {
                 | SelectorTerm::NotExists(k) => k,
             };
             if !valid_key(key) {
-                return Err(err("label keys are 1-128 characters of letters, digits, - _ . /"));
+                return Err(err(
+                    "label keys are 1-128 characters of letters, digits, - _ . /",
+                ));
             }
             terms.push(term);
         }
@@ -114,12 +120,19 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn check(selector: &str, pairs: &[(&str, &str)], expected: bool) {
         let s = LabelSelector::parse(selector).unwrap();
-        assert_eq!(s.matches(&labels(pairs)), expected, "{selector} on {pairs:?}");
+        assert_eq!(
+            s.matches(&labels(pairs)),
+            expected,
+            "{selector} on {pairs:?}"
+        );
     }
 
     #[test]
@@ -133,14 +146,25 @@ mod tests {
         check("env in (prod,staging)", &[("env", "dev")], false);
         check("gpu", &[("gpu", "")], true);
         check("!gpu", &[("gpu", "a100")], false);
-        check("role=web,env in (prod,dev)", &[("role", "web"), ("env", "dev")], true);
-        check("role=web,env=prod", &[("role", "web"), ("env", "dev")], false);
+        check(
+            "role=web,env in (prod,dev)",
+            &[("role", "web"), ("env", "dev")],
+            true,
+        );
+        check(
+            "role=web,env=prod",
+            &[("role", "web"), ("env", "dev")],
+            false,
+        );
     }
 
     #[test]
     fn rejects_bad_input() {
         for bad in ["", "role=web,", "env in prod", "bad key=1", "env in (a,,b)"] {
-            assert!(LabelSelector::parse(bad).is_err(), "{bad:?} should be rejected");
+            assert!(
+                LabelSelector::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
     }
 }

@@ -176,7 +176,10 @@ mod tests {
         for s in HostTaskStatus::ALL {
             assert_eq!(HostTaskStatus::from_code(s.code()), Some(*s));
         }
-        assert_eq!(serde_json::to_string(&RunStatus::StopSuccess).unwrap(), "11");
+        assert_eq!(
+            serde_json::to_string(&RunStatus::StopSuccess).unwrap(),
+            "11"
+        );
         assert_eq!(
             serde_json::from_str::<HostTaskStatus>("104").unwrap(),
             HostTaskStatus::ScriptNonZeroExit
@@ -186,9 +189,18 @@ mod tests {
 
     #[test]
     fn terminality() {
-        let running = [RunStatus::Blank, RunStatus::Running, RunStatus::Stopping, RunStatus::WaitingUser];
+        let running = [
+            RunStatus::Blank,
+            RunStatus::Running,
+            RunStatus::Stopping,
+            RunStatus::WaitingUser,
+        ];
         for s in RunStatus::ALL {
-            assert_eq!(s.is_terminal(), !running.contains(s) && *s != RunStatus::RollingWaiting, "{s:?}");
+            assert_eq!(
+                s.is_terminal(),
+                !running.contains(s) && *s != RunStatus::RollingWaiting,
+                "{s:?}"
+            );
         }
         assert!(!HostTaskStatus::Running.is_terminal());
         assert!(HostTaskStatus::AgentAbnormal.is_terminal());

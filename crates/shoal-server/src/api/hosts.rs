@@ -1,0 +1,277 @@
+//! Hosts, labels, dynamic groups and target previews.
+
+use super::ApiError;
+use super::extract::{Json, Path, Query};
+use crate::app::App;
+use crate::clock::now_ms;
+use axum::extract::State;
+use serde::Deserialize;
+use shoal_store::{Group, Host, HostFilter, NewGroup, Page, Paged};
+use shoal_types::api::{
+    GroupRequest, HostSummary, PreviewRequest, PreviewResponse, SetLabelsRequest,
+};
+use shoal_types::{AgentStatus, DEFAULT_SCOPE, HostId, Labels, ScopeId};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostQuery {
+    scope_id: Option<ScopeId>,
+    status: Option<String>,
+    ip: Option<String>,
+    q: Option<String>,
+    os: Option<String>,
+    selector: Option<String>,
+    group_id: Option<i64>,
+    start: Option<u64>,
+    length: Option<u32>,
+}
+
+pub fn page(start: Option<u64>, length: Option<u32>, default: u32) -> Result<Page, ApiError> {
+    let length = length.unwrap_or(default);
+    if length == 0 || length > shoal_types::limits::PAGE_MAX {
+        return Err(ApiError::invalid(format!(
+            "length must be 1 to {}",
+            shoal_types::limits::PAGE_MAX
+        )));
+    }
+    Ok(Page {
+        start: start.unwrap_or(0),
+        length,
+    })
+}
+
+pub async fn list(
+    State(app): State<App>,
+    Query(q): Query<HostQuery>,
+) -> Result<axum::Json<Paged<Host>>, ApiError> {
+    let status = match q.status.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(AgentStatus::parse(s).ok_or_else(|| {
+            ApiError::invalid(format!(
+                "unknown status {s:?}; use online, offline or abnormal"
+            ))
+        })?),
+    };
+    let mut selector = q
+        .selector
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(crate::targets::parse_selector)
+        .transpose()?;
+    if let Some(gid) = q.group_id {
+        let g = app.store.get_group(gid).await?.ok_or_else(|| {
+            ApiError::new(
+                shoal_types::api::ErrorCode::UnknownGroup,
+                format!("no dynamic group {gid}"),
+            )
+        })?;
+        let gs = crate::targets::parse_selector(&g.selector)?;
+        selector = Some(match selector {
+            Some(mut s) => {
+                s.terms.extend(gs.terms);
+                s
+            }
+            None => gs,
+        });
+    }
+    let ids = match &selector {
+        Some(sel) => {
+            let scope = q.scope_id.unwrap_or(DEFAULT_SCOPE);
+            let rows = app.store.host_labels(scope).await?;
+            Some(
+                rows.into_iter()
+                    .filter(|r| sel.matches(&r.labels))
+                    .map(|r| r.id)
+                    .collect::<Vec<HostId>>(),
+            )
+        }
+        None => None,
+    };
+    let filter = HostFilter {
+        scope_id: q.scope_id,
+        status,
+        ip: q.ip,
+        query: q.q,
+        os: q.os,
+        ids,
+        include_revoked: false,
+    };
+    Ok(axum::Json(
+        app.store
+            .list_hosts(&filter, page(q.start, q.length, 100)?)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeQuery {
+    scope_id: Option<ScopeId>,
+}
+
+pub async fn summary(
+    State(app): State<App>,
+    Query(q): Query<ScopeQuery>,
+) -> Result<axum::Json<HostSummary>, ApiError> {
+    let mut s = HostSummary::default();
+    for (status, n) in app.store.host_status_counts(q.scope_id).await? {
+        s.total += n;
+        match status {
+            AgentStatus::Online => s.online += n,
+            AgentStatus::Offline => s.offline += n,
+            AgentStatus::Abnormal => s.abnormal += n,
+        }
+    }
+    Ok(axum::Json(s))
+}
+
+pub async fn get(
+    State(app): State<App>,
+    Path(id): Path<HostId>,
+) -> Result<axum::Json<Host>, ApiError> {
+    let host = app
+        .store
+        .get_host(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no host {id}")))?;
+    Ok(axum::Json(host))
+}
+
+fn validate_labels(labels: &Labels) -> Result<(), ApiError> {
+    if labels.len() > 64 {
+        return Err(ApiError::invalid("at most 64 labels per host"));
+    }
+    for (k, v) in labels {
+        let key_ok = !k.is_empty()
+            && k.len() <= 128
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        if !key_ok {
+            return Err(ApiError::invalid(format!(
+                "invalid label key {k:?}: 1-128 of letters, digits, - _ . /"
+            )));
+        }
+        if v.len() > 256 || v.contains([',', '(', ')']) {
+            return Err(ApiError::invalid(format!(
+                "invalid value for label {k:?}: at most 256 characters, no , ( )"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn set_labels(
+    State(app): State<App>,
+    Path(id): Path<HostId>,
+    Json(req): Json<SetLabelsRequest>,
+) -> Result<axum::Json<Host>, ApiError> {
+    validate_labels(&req.labels)?;
+    if !app.store.set_host_labels(id, &req.labels, now_ms()).await? {
+        return Err(ApiError::not_found(format!("no host {id}")));
+    }
+    get(State(app), Path(id)).await
+}
+
+pub async fn revoke(
+    State(app): State<App>,
+    Path(id): Path<HostId>,
+) -> Result<axum::Json<Host>, ApiError> {
+    if !app.store.revoke_host(id, now_ms()).await? {
+        return Err(ApiError::not_found(format!("no host {id}")));
+    }
+    get(State(app), Path(id)).await
+}
+
+pub async fn list_groups(
+    State(app): State<App>,
+    Query(q): Query<ScopeQuery>,
+) -> Result<axum::Json<Vec<Group>>, ApiError> {
+    Ok(axum::Json(app.store.list_groups(q.scope_id).await?))
+}
+
+fn validate_group(req: &GroupRequest) -> Result<(), ApiError> {
+    if req.name.trim().is_empty() || req.name.chars().count() > 128 {
+        return Err(ApiError::invalid("group name must be 1-128 characters"));
+    }
+    crate::targets::parse_selector(&req.selector).map(|_| ())
+}
+
+pub async fn create_group(
+    State(app): State<App>,
+    Json(req): Json<GroupRequest>,
+) -> Result<axum::Json<Group>, ApiError> {
+    validate_group(&req)?;
+    let g = NewGroup {
+        scope_id: req.scope_id.unwrap_or(DEFAULT_SCOPE),
+        name: req.name.trim().to_string(),
+        selector: req.selector.trim().to_string(),
+        now: now_ms(),
+    };
+    Ok(axum::Json(app.store.create_group(g).await?))
+}
+
+pub async fn get_group(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<Group>, ApiError> {
+    let g = app
+        .store
+        .get_group(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no group {id}")))?;
+    Ok(axum::Json(g))
+}
+
+pub async fn update_group(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+    Json(req): Json<GroupRequest>,
+) -> Result<axum::Json<Group>, ApiError> {
+    validate_group(&req)?;
+    if !app
+        .store
+        .update_group(id, req.name.trim(), req.selector.trim(), now_ms())
+        .await?
+    {
+        return Err(ApiError::not_found(format!("no group {id}")));
+    }
+    get_group(State(app), Path(id)).await
+}
+
+pub async fn delete_group(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if app.store.delete_group(id).await? {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no group {id}")))
+    }
+}
+
+pub async fn preview(
+    State(app): State<App>,
+    Json(req): Json<PreviewRequest>,
+) -> Result<axum::Json<PreviewResponse>, ApiError> {
+    let scope = req.scope_id.unwrap_or(DEFAULT_SCOPE);
+    let ids = crate::targets::resolve(&app, scope, &req.targets).await?;
+    let mut resp = PreviewResponse {
+        total: ids.len() as u64,
+        online: 0,
+        offline: 0,
+        abnormal: 0,
+        not_online_ids: vec![],
+    };
+    let connected = app.registry.connected_among(&ids);
+    for id in ids {
+        if connected.contains(&id) {
+            resp.online += 1;
+        } else {
+            resp.offline += 1;
+            if resp.not_online_ids.len() < 1000 {
+                resp.not_online_ids.push(id);
+            }
+        }
+    }
+    Ok(axum::Json(resp))
+}

@@ -1,0 +1,335 @@
+//! Script executions, job history and detail, per-host results, result groups, logs, and the
+//! terminate and retry operations.
+
+use super::ApiError;
+use super::extract::{Json, Path, Query};
+use super::hosts::page;
+use crate::app::App;
+use crate::auth::Caller;
+use axum::Extension;
+use axum::extract::State;
+use base64::Engine as _;
+use serde::Deserialize;
+use shoal_store::{GroupKey, Job, JobFilter, Paged, ResultGroup, Step, TaskFilter, TaskRow};
+use shoal_types::api::{
+    ExecuteScriptRequest, ExecuteScriptResponse, JobDetail, LogResponse, RetryRequest,
+    RetryResponse, StatusCount, StepDetail,
+};
+use shoal_types::{HostId, HostTaskStatus, JobId, LaunchMode, RunStatus, ScopeId, StepId, TaskKey};
+
+/// Largest log slice one request returns.
+const LOG_PAGE_MAX: u64 = 1024 * 1024;
+
+pub async fn execute_script(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    headers: axum::http::HeaderMap,
+    Json(req): Json<ExecuteScriptRequest>,
+) -> Result<axum::Json<ExecuteScriptResponse>, ApiError> {
+    // The console marks its requests so history can tell web launches from API launches.
+    let mode = match headers.get("x-shoal-client").and_then(|v| v.to_str().ok()) {
+        Some("console") => LaunchMode::Web,
+        _ => LaunchMode::Api,
+    };
+    Ok(axum::Json(
+        crate::jobs::execute_script(&app, &caller, mode, req).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobQuery {
+    scope_id: Option<ScopeId>,
+    from: Option<i64>,
+    to: Option<i64>,
+    /// Comma-separated status codes.
+    status: Option<String>,
+    operator: Option<String>,
+    name: Option<String>,
+    ip: Option<String>,
+    start: Option<u64>,
+    length: Option<u32>,
+}
+
+pub async fn list(
+    State(app): State<App>,
+    Query(q): Query<JobQuery>,
+) -> Result<axum::Json<Paged<Job>>, ApiError> {
+    let mut statuses = Vec::new();
+    for part in q
+        .status
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+    {
+        let code: i32 = part
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::invalid(format!("status {part:?} is not a status code")))?;
+        statuses.push(
+            RunStatus::from_code(code)
+                .ok_or_else(|| ApiError::invalid(format!("unknown status code {code}")))?,
+        );
+    }
+    let host_ids = match q.ip.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(ip) => Some(
+            app.store
+                .hosts_by_ip(q.scope_id, ip)
+                .await?
+                .into_iter()
+                .map(|h| h.id)
+                .collect(),
+        ),
+        None => None,
+    };
+    let filter = JobFilter {
+        scope_id: q.scope_id,
+        created_from: q.from,
+        created_to: q.to,
+        statuses,
+        operator: q.operator.filter(|s| !s.is_empty()),
+        name: q.name.filter(|s| !s.is_empty()),
+        host_ids,
+    };
+    Ok(axum::Json(
+        app.store
+            .list_jobs(&filter, page(q.start, q.length, 20)?)
+            .await?,
+    ))
+}
+
+pub async fn detail(
+    State(app): State<App>,
+    Path(id): Path<JobId>,
+) -> Result<axum::Json<JobDetail<Job, Step>>, ApiError> {
+    let job = app
+        .store
+        .get_job(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+    let mut steps = Vec::new();
+    for step in app.store.get_steps(id).await? {
+        let counts = app
+            .store
+            .task_counts(step.id, step.attempt)
+            .await?
+            .into_iter()
+            .map(|(status, count)| StatusCount { status, count })
+            .collect();
+        steps.push(StepDetail { step, counts });
+    }
+    let finished = job.status.is_terminal();
+    Ok(axum::Json(JobDetail {
+        job,
+        finished,
+        steps,
+    }))
+}
+
+pub async fn terminate(
+    State(app): State<App>,
+    Path(id): Path<JobId>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    crate::jobs::terminate(&app, id).await?;
+    Ok(axum::Json(serde_json::json!({ "job_instance_id": id })))
+}
+
+async fn step_and_attempt(
+    app: &App,
+    id: StepId,
+    attempt: Option<u32>,
+) -> Result<(Step, u32), ApiError> {
+    let step = app
+        .store
+        .get_step(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no step {id}")))?;
+    let attempt = attempt.unwrap_or(step.attempt);
+    if attempt > step.attempt {
+        return Err(ApiError::invalid(format!(
+            "step {id} has no attempt {attempt}; the latest is {}",
+            step.attempt
+        )));
+    }
+    Ok((step, attempt))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostsQuery {
+    attempt: Option<u32>,
+    /// Comma-separated host status codes.
+    status: Option<String>,
+    ip: Option<String>,
+    keyword: Option<String>,
+    group_status: Option<i32>,
+    group_exit_code: Option<i32>,
+    group_tag: Option<String>,
+    group_digest: Option<String>,
+    start: Option<u64>,
+    length: Option<u32>,
+}
+
+fn host_status(code: &str) -> Result<HostTaskStatus, ApiError> {
+    let n: i32 = code
+        .trim()
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("status {code:?} is not a status code")))?;
+    HostTaskStatus::from_code(n)
+        .ok_or_else(|| ApiError::invalid(format!("unknown host status code {n}")))
+}
+
+pub async fn hosts(
+    State(app): State<App>,
+    Path(id): Path<StepId>,
+    Query(q): Query<HostsQuery>,
+) -> Result<axum::Json<Paged<TaskRow>>, ApiError> {
+    let (_, attempt) = step_and_attempt(&app, id, q.attempt).await?;
+    let statuses = q
+        .status
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(host_status)
+        .collect::<Result<Vec<_>, _>>()?;
+    let group = match q.group_status {
+        Some(code) => Some(GroupKey {
+            status: host_status(&code.to_string())?,
+            exit_code: q.group_exit_code,
+            tag: q.group_tag.filter(|s| !s.is_empty()),
+            digest: q.group_digest.filter(|s| !s.is_empty()),
+        }),
+        None => None,
+    };
+    let filter = TaskFilter {
+        step_id: id,
+        attempt,
+        statuses,
+        ip: q.ip.filter(|s| !s.trim().is_empty()),
+        keyword: q.keyword.filter(|s| !s.is_empty()),
+        group,
+    };
+    Ok(axum::Json(
+        app.store
+            .list_tasks(&filter, page(q.start, q.length, 100)?)
+            .await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptQuery {
+    attempt: Option<u32>,
+}
+
+#[derive(serde::Serialize)]
+pub struct Groups {
+    attempt: u32,
+    groups: Vec<ResultGroup>,
+}
+
+pub async fn groups(
+    State(app): State<App>,
+    Path(id): Path<StepId>,
+    Query(q): Query<AttemptQuery>,
+) -> Result<axum::Json<Groups>, ApiError> {
+    let (_, attempt) = step_and_attempt(&app, id, q.attempt).await?;
+    Ok(axum::Json(Groups {
+        attempt,
+        groups: app.store.result_groups(id, attempt).await?,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    attempt: Option<u32>,
+    offset: Option<u64>,
+    limit: Option<u64>,
+}
+
+pub async fn log(
+    State(app): State<App>,
+    Path((id, host_id)): Path<(StepId, HostId)>,
+    Query(q): Query<LogQuery>,
+) -> Result<axum::Json<LogResponse>, ApiError> {
+    let (_, attempt) = step_and_attempt(&app, id, q.attempt).await?;
+    let filter = TaskFilter {
+        step_id: id,
+        attempt,
+        statuses: vec![],
+        ip: None,
+        keyword: None,
+        group: None,
+    };
+    // The task row tells whether the host is part of the step, and whether it has ended.
+    let row = find_task(&app, &filter, host_id).await?;
+    let offset = q.offset.unwrap_or(0);
+    let limit = q.limit.unwrap_or(256 * 1024).clamp(1, LOG_PAGE_MAX);
+    let slice = app
+        .store
+        .read_log(
+            TaskKey {
+                step_id: id,
+                attempt,
+                host_id,
+            },
+            offset,
+            limit,
+        )
+        .await?;
+    let next_offset = slice.offset + slice.data.len() as u64;
+    Ok(axum::Json(LogResponse {
+        step_instance_id: id,
+        host_id,
+        attempt,
+        offset: slice.offset,
+        next_offset,
+        total: slice.total,
+        finished: row.status.is_terminal(),
+        truncated: row.truncated,
+        content: String::from_utf8_lossy(&slice.data).into_owned(),
+        content_base64: base64::engine::general_purpose::STANDARD.encode(&slice.data),
+    }))
+}
+
+async fn find_task(app: &App, filter: &TaskFilter, host_id: HostId) -> Result<TaskRow, ApiError> {
+    // Hosts of one step are few enough per page; look the host up by id through its IP-free
+    // filter by paging until found would be wasteful, so ask for the host's row directly.
+    let host = app
+        .store
+        .get_host(host_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no host {host_id}")))?;
+    let mut f = filter.clone();
+    f.ip = Some(host.ip.clone()).filter(|s| !s.is_empty());
+    let rows = app
+        .store
+        .list_tasks(
+            &f,
+            shoal_store::Page {
+                start: 0,
+                length: 1000,
+            },
+        )
+        .await?;
+    rows.data
+        .into_iter()
+        .find(|r| r.host_id == host_id)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "host {host_id} is not a target of step {}",
+                filter.step_id
+            ))
+        })
+}
+
+pub async fn retry(
+    State(app): State<App>,
+    Path(id): Path<StepId>,
+    Json(req): Json<RetryRequest>,
+) -> Result<axum::Json<RetryResponse>, ApiError> {
+    Ok(axum::Json(crate::jobs::retry(&app, id, req.mode).await?))
+}

@@ -1,0 +1,84 @@
+//! The REST API (`/api/v1`): routers, extractors that turn every malformed request into the
+//! error contract, and the handlers, one module per resource.
+
+mod console;
+mod error;
+mod events;
+mod extract;
+mod hosts;
+mod jobs;
+mod tokens;
+
+pub use error::ApiError;
+pub use tokens::issue as issue_token;
+
+use crate::app::App;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+
+/// Largest request body: a 5 MiB script plus JSON escaping.
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+pub fn router(app: App) -> Router {
+    let api = Router::new()
+        .route(
+            "/scopes",
+            get(tokens::list_scopes).post(tokens::create_scope),
+        )
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/hosts", get(hosts::list))
+        .route("/hosts/summary", get(hosts::summary))
+        .route("/hosts/{id}", get(hosts::get))
+        .route("/hosts/{id}/labels", put(hosts::set_labels))
+        .route("/hosts/{id}/revoke", post(hosts::revoke))
+        .route("/groups", get(hosts::list_groups).post(hosts::create_group))
+        .route(
+            "/groups/{id}",
+            get(hosts::get_group)
+                .put(hosts::update_group)
+                .delete(hosts::delete_group),
+        )
+        .route("/targets/preview", post(hosts::preview))
+        .route("/script-executions", post(jobs::execute_script))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{id}", get(jobs::detail))
+        .route("/jobs/{id}/terminate", post(jobs::terminate))
+        .route("/jobs/{id}/events", get(events::stream))
+        .route("/steps/{id}/hosts", get(jobs::hosts))
+        .route("/steps/{id}/groups", get(jobs::groups))
+        .route("/steps/{id}/hosts/{host_id}/log", get(jobs::log))
+        .route("/steps/{id}/retry", post(jobs::retry))
+        .route("/whoami", get(tokens::whoami))
+        .fallback(not_found);
+    let authed = Router::new()
+        .nest("/api/v1", api)
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(authed)
+        .fallback(console::serve)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such API endpoint")
+}
+
+async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        app.metrics.render(),
+    )
+}

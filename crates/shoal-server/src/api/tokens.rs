@@ -1,0 +1,126 @@
+//! Scopes, API and enrollment tokens, and `whoami`.
+
+use super::ApiError;
+use super::extract::{Json, Path};
+use crate::app::App;
+use crate::auth::{Caller, hash_secret, new_secret};
+use crate::clock::now_ms;
+use axum::Extension;
+use axum::extract::State;
+use shoal_store::{NewToken, Scope, TokenKind, TokenRecord};
+use shoal_types::DEFAULT_SCOPE;
+use shoal_types::api::{CreateTokenRequest, CreateTokenResponse};
+
+pub async fn whoami(Extension(caller): Extension<Caller>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "token_id": caller.token_id, "name": caller.name }))
+}
+
+pub async fn list_scopes(State(app): State<App>) -> Result<axum::Json<Vec<Scope>>, ApiError> {
+    Ok(axum::Json(app.store.list_scopes().await?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateScope {
+    name: String,
+}
+
+pub async fn create_scope(
+    State(app): State<App>,
+    Json(req): Json<CreateScope>,
+) -> Result<axum::Json<Scope>, ApiError> {
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err(ApiError::invalid("scope name must be 1-128 characters"));
+    }
+    Ok(axum::Json(app.store.create_scope(name, now_ms()).await?))
+}
+
+pub async fn list(State(app): State<App>) -> Result<axum::Json<Vec<TokenRecord>>, ApiError> {
+    Ok(axum::Json(app.store.list_tokens().await?))
+}
+
+pub async fn create(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Json(req): Json<CreateTokenRequest>,
+) -> Result<axum::Json<CreateTokenResponse>, ApiError> {
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 128 {
+        return Err(ApiError::invalid("token name must be 1-128 characters"));
+    }
+    let kind = match req.kind.as_deref() {
+        None => TokenKind::Api,
+        Some(k) => TokenKind::parse(k).ok_or_else(|| {
+            ApiError::invalid(format!("unknown token kind {k:?}; use api or enroll"))
+        })?,
+    };
+    let now = now_ms();
+    let expires_at = match req.ttl_secs {
+        Some(0) => return Err(ApiError::invalid("ttl_secs must be positive")),
+        Some(s) => Some(
+            now.saturating_add(
+                i64::try_from(s)
+                    .unwrap_or(i64::MAX / 2)
+                    .saturating_mul(1000),
+            ),
+        ),
+        None => None,
+    };
+    let (token, record) = issue(
+        &app,
+        name,
+        kind,
+        req.scope_id.unwrap_or(DEFAULT_SCOPE),
+        &caller.name,
+        expires_at,
+    )
+    .await?;
+    Ok(axum::Json(CreateTokenResponse {
+        id: record.id,
+        name: record.name,
+        kind: kind.as_str().to_string(),
+        token,
+        expires_at,
+    }))
+}
+
+/// Creates a token and returns its secret (shown once) and record.
+pub async fn issue(
+    app: &App,
+    name: &str,
+    kind: TokenKind,
+    scope_id: i64,
+    created_by: &str,
+    expires_at: Option<i64>,
+) -> Result<(String, TokenRecord), ApiError> {
+    let prefix = match kind {
+        TokenKind::Api => "shoal",
+        TokenKind::Enroll => "enroll",
+    };
+    let secret = new_secret(prefix);
+    let record = app
+        .store
+        .create_token(NewToken {
+            name: name.to_string(),
+            kind,
+            secret_hash: hash_secret(&secret),
+            scope_id,
+            created_by: created_by.to_string(),
+            created_at: now_ms(),
+            expires_at,
+        })
+        .await?;
+    Ok((secret, record))
+}
+
+pub async fn revoke(
+    State(app): State<App>,
+    Path(id): Path<i64>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    if app.store.revoke_token(id, now_ms()).await? {
+        Ok(axum::http::StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!("no token {id}")))
+    }
+}

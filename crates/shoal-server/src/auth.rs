@@ -1,0 +1,72 @@
+//! Secrets: generation, hashing and the API's bearer-token check. Only SHA-256 hashes of tokens
+//! and agent secrets are stored; the secrets themselves are shown once and never logged.
+
+use crate::api::ApiError;
+use crate::app::App;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+use shoal_store::{TokenKind, TokenRecord};
+
+/// A fresh random secret: 32 bytes, hex, with a prefix that says what it is for.
+pub fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The authenticated caller of an API request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub token_id: i64,
+    pub name: String,
+}
+
+/// Middleware: every request under `/api` and `/metrics` needs `Authorization: Bearer <token>`
+/// naming a usable API token.
+pub async fn require_token(
+    State(app): State<App>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let query_token = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("access_token="))
+            .map(str::to_string)
+    });
+    let secret = match header.strip_prefix("Bearer ") {
+        Some(s) => s.trim().to_string(),
+        // EventSource in browsers cannot set headers; it passes the token in the query.
+        None => query_token.ok_or_else(|| ApiError::unauthenticated("missing bearer token"))?,
+    };
+    let record = app
+        .store
+        .find_token(&hash_secret(&secret))
+        .await
+        .map_err(ApiError::from)?;
+    let now = crate::clock::now_ms();
+    let record: TokenRecord = match record {
+        Some(r) if r.kind == TokenKind::Api && r.is_usable(now) => r,
+        _ => {
+            return Err(ApiError::unauthenticated(
+                "invalid, expired or revoked token",
+            ));
+        }
+    };
+    req.extensions_mut().insert(Caller {
+        token_id: record.id,
+        name: record.name,
+    });
+    Ok(next.run(req).await)
+}

@@ -1,0 +1,131 @@
+//! Live agent sessions by host. Every (re)connection registers with the generation the database
+//! handed out; a newer generation replaces (and so closes) an older session, and an older
+//! session can never unregister a newer one.
+
+use parking_lot::Mutex;
+use shoal_proto::ServerMsg;
+use shoal_types::HostId;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+#[derive(Clone)]
+pub struct SessionHandle {
+    pub generation: i64,
+    pub tx: mpsc::Sender<ServerMsg>,
+    /// Unix ms of the last frame received.
+    pub last_frame: Arc<AtomicI64>,
+    /// Currently reported as abnormal (late heartbeats).
+    pub abnormal: Arc<AtomicBool>,
+}
+
+pub struct Registry {
+    state: Mutex<State>,
+    started: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    sessions: HashMap<HostId, SessionHandle>,
+    /// When each host's last session ended. Hosts never seen since start count from start.
+    disconnected_at: HashMap<HostId, Instant>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            state: Mutex::new(State::default()),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Registry {
+    /// Registers a session; returns the one it replaced, if any.
+    pub fn register(&self, host_id: HostId, handle: SessionHandle) -> Option<SessionHandle> {
+        let mut st = self.state.lock();
+        st.disconnected_at.remove(&host_id);
+        st.sessions.insert(host_id, handle)
+    }
+
+    /// Removes the session if it is still the registered one. Returns whether it was.
+    pub fn unregister(&self, host_id: HostId, generation: i64) -> bool {
+        let mut st = self.state.lock();
+        match st.sessions.get(&host_id) {
+            Some(h) if h.generation == generation => {
+                st.sessions.remove(&host_id);
+                st.disconnected_at.insert(host_id, Instant::now());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn connected_among(&self, ids: &[HostId]) -> HashSet<HostId> {
+        let st = self.state.lock();
+        ids.iter()
+            .copied()
+            .filter(|id| st.sessions.contains_key(id))
+            .collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.state.lock().sessions.len()
+    }
+
+    /// How long the host has been without a session (`None` while connected).
+    pub fn disconnected_for(&self, host_id: HostId) -> Option<std::time::Duration> {
+        let st = self.state.lock();
+        if st.sessions.contains_key(&host_id) {
+            return None;
+        }
+        Some(
+            st.disconnected_at
+                .get(&host_id)
+                .copied()
+                .unwrap_or(self.started)
+                .elapsed(),
+        )
+    }
+
+    pub fn sessions(&self) -> Vec<(HostId, SessionHandle)> {
+        self.state
+            .lock()
+            .sessions
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
+    }
+
+    /// Queues a message for a host's session. Returns false if the host has no session. A full
+    /// queue does not block the caller: the message is sent from a short-lived task instead.
+    pub fn send(&self, host_id: HostId, msg: ServerMsg) -> bool {
+        let Some(tx) = self
+            .state
+            .lock()
+            .sessions
+            .get(&host_id)
+            .map(|h| h.tx.clone())
+        else {
+            return false;
+        };
+        match tx.try_send(msg) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(msg)) => {
+                tokio::spawn(async move {
+                    let _ = tx.send(msg).await;
+                });
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    pub fn mark_frame(handle: &SessionHandle) {
+        handle
+            .last_frame
+            .store(crate::clock::now_ms(), Ordering::Relaxed);
+    }
+}

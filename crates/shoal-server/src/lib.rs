@@ -1,0 +1,198 @@
+//! The shoal server: the composition root. It owns the agent gateway (TLS listener, one session
+//! per agent), the dispatcher (run/kill messages to agents), the result writer (batched,
+//! idempotent application of agent reports), the job service (targets, job creation,
+//! terminate, retry), the step tracker (step and job state via `shoal-engine`), and the REST
+//! API.
+//!
+//! It is the only crate that picks a storage backend. It must not know how agents execute
+//! scripts beyond the protocol in `shoal-proto`.
+
+mod active;
+mod api;
+mod app;
+mod auth;
+mod clock;
+mod events;
+mod files;
+mod gateway;
+mod jobs;
+mod options;
+mod targets;
+mod tls;
+mod tracker;
+mod writer;
+
+pub use options::Options;
+
+use anyhow::Context as _;
+use app::{App, Inner};
+use shoal_store::{Store, TokenKind};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Runs the server until `shutdown` resolves.
+pub async fn run(
+    opts: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    opts.validate()?;
+    std::fs::create_dir_all(&opts.data_dir)
+        .with_context(|| format!("creating the data directory {}", opts.data_dir.display()))?;
+    let store = open_store(&opts).await?;
+    let server_id = server_id(&opts)?;
+    let metrics = metrics_handle()?;
+    store.mark_all_offline(clock::now_ms()).await?;
+    let tls = tls::server_config(&opts.data_dir, &opts.agent_names)?;
+
+    let (app, writer_rx) = build_app(opts.clone(), store, server_id, metrics);
+    bootstrap_tokens(&app).await?;
+
+    let agent_listener = tokio::net::TcpListener::bind(opts.agent_listen)
+        .await
+        .with_context(|| format!("binding the agent endpoint {}", opts.agent_listen))?;
+    let http_listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("binding the API endpoint {}", opts.listen))?;
+
+    let cancel = CancellationToken::new();
+    let writer_task = tokio::spawn(writer::run(app.clone(), writer_rx));
+    tracker::recover(&app)
+        .await
+        .context("recovering running steps")?;
+    let sweeper = tokio::spawn(tracker::sweep_loop(app.clone(), cancel.clone()));
+    let gateway = tokio::spawn(gateway::serve(
+        app.clone(),
+        agent_listener,
+        tls,
+        cancel.clone(),
+    ));
+
+    tracing::info!(
+        api = %opts.listen,
+        agents = %opts.agent_listen,
+        backend = app.store.backend(),
+        data_dir = %opts.data_dir.display(),
+        "shoal server started"
+    );
+    let router = api::router(app.clone());
+    let http_cancel = cancel.clone();
+    let serve = axum::serve(http_listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        http_cancel.cancel();
+    });
+    serve.await.context("serving the API")?;
+    // HTTP has drained; stop agent sessions and background loops, then let queued results land.
+    cancel.cancel();
+    let _ = gateway.await;
+    let _ = sweeper.await;
+    drop(app);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer_task).await;
+    tracing::info!("shoal server stopped");
+    Ok(())
+}
+
+fn build_app(
+    opts: Options,
+    store: Arc<dyn Store>,
+    server_id: String,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+) -> (App, tokio::sync::mpsc::Receiver<writer::Report>) {
+    let (writer, writer_rx) = writer::WriterHandle::new();
+    let app = App::new(Inner {
+        store,
+        opts,
+        server_id,
+        registry: Default::default(),
+        active: Default::default(),
+        writer,
+        events: Default::default(),
+        metrics,
+    });
+    (app, writer_rx)
+}
+
+#[cfg(test)]
+mod tests;
+
+async fn open_store(opts: &Options) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &opts.database_url {
+        Some(url) => Arc::new(
+            shoal_store_postgres::PgStore::connect(url)
+                .await
+                .context("connecting to PostgreSQL")?,
+        ),
+        None => {
+            let path = opts.data_dir.join("shoal.db");
+            Arc::new(
+                shoal_store_sqlite::SqliteStore::open(&path)
+                    .await
+                    .with_context(|| format!("opening {}", path.display()))?,
+            )
+        }
+    })
+}
+
+/// A stable name for this server's leases: kept in the data directory so a restarted server
+/// takes back its own steps at once.
+fn server_id(opts: &Options) -> anyhow::Result<String> {
+    let path = opts.data_dir.join("server.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() {
+            return Ok(id.to_string());
+        }
+    }
+    let id = auth::new_secret("server")[..23].to_string();
+    files::write_atomic(&path, id.as_bytes(), 0o644)?;
+    Ok(id)
+}
+
+fn metrics_handle() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let buckets = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&buckets)?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+/// On first start (no tokens at all), creates the bootstrap admin API token and an
+/// enrollment token and writes them, mode 0600, into the data directory. Secrets are never
+/// logged; the log names the files.
+async fn bootstrap_tokens(app: &App) -> anyhow::Result<()> {
+    if !app.store.list_tokens().await?.is_empty() {
+        return Ok(());
+    }
+    let scope = shoal_types::DEFAULT_SCOPE;
+    let issue = |name: &'static str, kind| async move { api_issue(app, name, kind, scope).await };
+    let admin = issue("bootstrap-admin", TokenKind::Api).await?;
+    files::write_private(
+        &app.opts.admin_token_path(),
+        format!("{admin}\n").as_bytes(),
+    )?;
+    let enroll = issue("bootstrap-enroll", TokenKind::Enroll).await?;
+    files::write_private(
+        &app.opts.enroll_token_path(),
+        format!("{enroll}\n").as_bytes(),
+    )?;
+    tracing::info!(
+        admin_token_file = %app.opts.admin_token_path().display(),
+        enroll_token_file = %app.opts.enroll_token_path().display(),
+        "created the bootstrap admin and enrollment tokens"
+    );
+    Ok(())
+}
+
+async fn api_issue(app: &App, name: &str, kind: TokenKind, scope: i64) -> anyhow::Result<String> {
+    api::issue_token(app, name, kind, scope, "bootstrap", None)
+        .await
+        .map(|(secret, _)| secret)
+        .map_err(|e| anyhow::anyhow!("creating the {name} token: {}", e.message))
+}

@@ -1,0 +1,76 @@
+//! Server options: one typed tree, filled from flags by the CLI, validated before use.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Holds the SQLite database, the dev CA and server certificate, and the bootstrap tokens.
+    pub data_dir: PathBuf,
+    /// `postgres://...` selects PostgreSQL; `None` uses `data_dir/shoal.db`.
+    pub database_url: Option<String>,
+    /// REST API and console.
+    pub listen: SocketAddr,
+    /// Agent TLS endpoint.
+    pub agent_listen: SocketAddr,
+    /// Extra names (DNS or IP) the server certificate is valid for, besides localhost and the
+    /// host's own addresses.
+    pub agent_names: Vec<String>,
+    /// How long the running tasks of a disconnected agent wait for it to come back before they
+    /// end as "agent abnormal".
+    pub agent_lost_grace: Duration,
+    /// Agents heartbeat at this interval; a session silent for three intervals is dropped.
+    pub heartbeat_secs: u32,
+    /// Per-host, per-step output cap in bytes.
+    pub output_cap: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            data_dir: PathBuf::from("shoal-data"),
+            database_url: None,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8680)),
+            agent_listen: SocketAddr::from(([0, 0, 0, 0], 8681)),
+            agent_names: Vec::new(),
+            agent_lost_grace: Duration::from_secs(60),
+            heartbeat_secs: 5,
+            output_cap: shoal_types::limits::OUTPUT_CAP_DEFAULT,
+        }
+    }
+}
+
+impl Options {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            (1..=300).contains(&self.heartbeat_secs),
+            "--heartbeat-secs must be between 1 and 300"
+        );
+        anyhow::ensure!(
+            self.agent_lost_grace >= Duration::from_secs(1),
+            "--agent-lost-grace must be at least 1 second"
+        );
+        anyhow::ensure!(
+            (1024..=1024 * 1024 * 1024).contains(&self.output_cap),
+            "--output-cap must be between 1 KiB and 1 GiB"
+        );
+        if let Some(url) = &self.database_url {
+            anyhow::ensure!(
+                url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                "--database-url must be a postgres:// URL (SQLite is the default and needs no URL)"
+            );
+        }
+        Ok(())
+    }
+
+    pub fn ca_cert_path(&self) -> PathBuf {
+        self.data_dir.join("ca.pem")
+    }
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.data_dir.join("admin.token")
+    }
+    pub fn enroll_token_path(&self) -> PathBuf {
+        self.data_dir.join("enroll.token")
+    }
+}

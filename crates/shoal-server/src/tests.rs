@@ -1,0 +1,400 @@
+//! Pins the API's error contract and token handling on a real SQLite store, through the router
+//! without a socket: every bad request gets its documented code and HTTP status, never a 500.
+
+use super::*;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use tower::ServiceExt as _;
+
+struct Fixture {
+    app: App,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = Arc::new(
+        shoal_store_sqlite::SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open store"),
+    );
+    let opts = Options {
+        data_dir: dir.path().to_path_buf(),
+        ..Options::default()
+    };
+    let (app, rx) = build_app(
+        opts,
+        store,
+        "test-server".into(),
+        metrics_handle().expect("metrics"),
+    );
+    tokio::spawn(writer::run(app.clone(), rx));
+    let (token, _) = api::issue_token(&app, "t", TokenKind::Api, 1, "test", None)
+        .await
+        .expect("token");
+    Fixture {
+        app,
+        token,
+        _dir: dir,
+    }
+}
+
+async fn call(
+    f: &Fixture,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(Body::from(body.unwrap_or("").to_string()))
+        .expect("request");
+    let resp = api::router(f.app.clone())
+        .oneshot(req)
+        .await
+        .expect("response");
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+async fn check_error(
+    f: &Fixture,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+    status: u16,
+    code: &str,
+) {
+    let (s, json) = call(f, method, uri, body, Some(&f.token)).await;
+    assert_eq!(s.as_u16(), status, "{method} {uri} {body:?}: {json}");
+    assert_eq!(
+        json["error"]["code"], code,
+        "{method} {uri} {body:?}: {json}"
+    );
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_stable_codes() {
+    let f = fixture().await;
+    let exec = "/api/v1/script-executions";
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some("{\"script\": "),
+        400,
+        "MALFORMED_JSON",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"id","language":"cobol","targets":{"host_ids":[1]}}"#),
+        400,
+        "UNKNOWN_LANGUAGE",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"id","language":9,"targets":{"host_ids":[1]}}"#),
+        400,
+        "UNKNOWN_LANGUAGE",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"id","language":"shell","timeout":0,"targets":{"host_ids":[1]}}"#),
+        400,
+        "TIMEOUT_OUT_OF_RANGE",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"id","language":"shell","timeout":259201,"targets":{"host_ids":[1]}}"#),
+        400,
+        "TIMEOUT_OUT_OF_RANGE",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"id","language":"shell","targets":{"host_ids":[42]}}"#),
+        400,
+        "UNKNOWN_HOST",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"id","language":"shell","targets":{"ips":["10.9.9.9"]}}"#),
+        400,
+        "UNKNOWN_HOST",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"id","language":"shell","targets":{}}"#),
+        400,
+        "EMPTY_TARGET",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"id","language":"shell","targets":{"selector":"role=web"}}"#),
+        400,
+        "EMPTY_TARGET",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"id","language":"shell","targets":{"selector":"bad key"}}"#),
+        400,
+        "INVALID_SELECTOR",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"id","language":"shell","targets":{"group_ids":[7]}}"#),
+        400,
+        "UNKNOWN_GROUP",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"id","language":"shell","params":"'open","targets":{"host_ids":[1]}}"#),
+        400,
+        "INVALID_PARAMS",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"id","language":"shell","targets":{"hosts":[1]}}"#),
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        exec,
+        Some(r#"{"script":"  ","language":"shell","targets":{"host_ids":[1]}}"#),
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    let big = format!(
+        r#"{{"script":"{}","language":"shell","targets":{{"host_ids":[1]}}}}"#,
+        "x".repeat(6 * 1024 * 1024)
+    );
+    check_error(&f, "POST", exec, Some(&big), 413, "SCRIPT_TOO_LARGE").await;
+    let huge = format!(r#"{{"script":"{}"}}"#, "x".repeat(17 * 1024 * 1024));
+    check_error(&f, "POST", exec, Some(&huge), 413, "PAYLOAD_TOO_LARGE").await;
+    check_error(&f, "GET", "/api/v1/jobs/999", None, 404, "NOT_FOUND").await;
+    check_error(&f, "GET", "/api/v1/jobs/abc", None, 400, "INVALID_ARGUMENT").await;
+    check_error(
+        &f,
+        "GET",
+        "/api/v1/hosts?length=5000",
+        None,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    check_error(
+        &f,
+        "GET",
+        "/api/v1/hosts?status=sleepy",
+        None,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+    check_error(&f, "GET", "/api/v1/nope", None, 404, "NOT_FOUND").await;
+    check_error(
+        &f,
+        "POST",
+        "/api/v1/jobs/999/terminate",
+        None,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        "/api/v1/steps/999/retry",
+        Some(r#"{"mode":"failed"}"#),
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    check_error(
+        &f,
+        "POST",
+        "/api/v1/steps/1/retry",
+        Some(r#"{"mode":"some"}"#),
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn every_endpoint_but_health_needs_a_valid_token() {
+    let f = fixture().await;
+    let (s, body) = call(&f, "GET", "/healthz", None, None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    for (uri, token) in [
+        ("/api/v1/hosts", None),
+        ("/api/v1/hosts", Some("shoal_wrong")),
+        ("/metrics", None),
+        ("/api/v1/jobs/1/events", None),
+    ] {
+        let (s, json) = call(&f, "GET", uri, None, token).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{uri}");
+        assert_eq!(json["error"]["code"], "UNAUTHENTICATED");
+    }
+    let (s, _) = call(&f, "GET", "/metrics", None, Some(&f.token)).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn tokens_are_created_used_and_revoked() {
+    let f = fixture().await;
+    let (s, created) = call(
+        &f,
+        "POST",
+        "/api/v1/tokens",
+        Some(r#"{"name":"ci"}"#),
+        Some(&f.token),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{created}");
+    let secret = created["token"].as_str().expect("secret").to_string();
+    let (s, who) = call(&f, "GET", "/api/v1/whoami", None, Some(&secret)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(who["name"], "ci");
+    let (_, list) = call(&f, "GET", "/api/v1/tokens", None, Some(&f.token)).await;
+    assert!(
+        !list.to_string().contains(&secret),
+        "listing must not reveal secrets"
+    );
+    assert!(
+        !list.to_string().contains(&auth::hash_secret(&secret)),
+        "listing must not reveal hashes"
+    );
+    let id = created["id"].as_i64().expect("id");
+    let (s, _) = call(
+        &f,
+        "DELETE",
+        &format!("/api/v1/tokens/{id}"),
+        None,
+        Some(&f.token),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(&f, "GET", "/api/v1/whoami", None, Some(&secret)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Enrollment tokens do not authenticate API calls.
+    let (_, enroll) = call(
+        &f,
+        "POST",
+        "/api/v1/tokens",
+        Some(r#"{"name":"e","kind":"enroll"}"#),
+        Some(&f.token),
+    )
+    .await;
+    let (s, _) = call(&f, "GET", "/api/v1/hosts", None, enroll["token"].as_str()).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    check_error(
+        &f,
+        "POST",
+        "/api/v1/tokens",
+        Some(r#"{"name":"x","kind":"root"}"#),
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn groups_validate_selectors() {
+    let f = fixture().await;
+    let (s, g) = call(
+        &f,
+        "POST",
+        "/api/v1/groups",
+        Some(r#"{"name":"web","selector":"role=web"}"#),
+        Some(&f.token),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{g}");
+    let id = g["id"].as_i64().expect("id");
+    check_error(
+        &f,
+        "PUT",
+        &format!("/api/v1/groups/{id}"),
+        Some(r#"{"name":"web","selector":"role in web"}"#),
+        400,
+        "INVALID_SELECTOR",
+    )
+    .await;
+    let (s, g2) = call(
+        &f,
+        "PUT",
+        &format!("/api/v1/groups/{id}"),
+        Some(r#"{"name":"web2","selector":"role=api"}"#),
+        Some(&f.token),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(g2["selector"], "role=api");
+    // A group that matches nothing is an empty target, not an error of the group.
+    let body = format!(r#"{{"script":"id","language":"shell","targets":{{"group_ids":[{id}]}}}}"#);
+    check_error(
+        &f,
+        "POST",
+        "/api/v1/script-executions",
+        Some(&body),
+        400,
+        "EMPTY_TARGET",
+    )
+    .await;
+}

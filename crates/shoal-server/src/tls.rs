@@ -1,0 +1,77 @@
+//! TLS for the agent endpoint. On first start the server creates its own CA in the data
+//! directory (`ca.pem`, `ca.key`, mode 0600 for the key); agents trust that CA. On every start it
+//! issues a fresh server certificate from that CA for localhost, the host's addresses and the
+//! configured names, so adding `--agent-name` takes effect on restart.
+
+use anyhow::Context as _;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::path::Path;
+use std::sync::Arc;
+
+const CA_NAME: &str = "Shoal agent CA";
+
+fn ca_params() -> anyhow::Result<CertificateParams> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, CA_NAME);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    Ok(params)
+}
+
+/// Loads the CA key (creating CA and key on first start) and returns the rustls server config
+/// for the agent listener.
+pub fn server_config(
+    data_dir: &Path,
+    names: &[String],
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let ca_key_path = data_dir.join("ca.key");
+    let ca_pem_path = data_dir.join("ca.pem");
+    let ca_key = if ca_key_path.exists() && ca_pem_path.exists() {
+        let pem = std::fs::read_to_string(&ca_key_path)
+            .with_context(|| format!("reading {}", ca_key_path.display()))?;
+        KeyPair::from_pem(&pem).context("parsing the CA key")?
+    } else {
+        let key = KeyPair::generate()?;
+        let cert = ca_params()?.self_signed(&key)?;
+        crate::files::write_private(&ca_key_path, key.serialize_pem().as_bytes())?;
+        crate::files::write_atomic(&ca_pem_path, cert.pem().as_bytes(), 0o644)?;
+        key
+    };
+    // Re-signing the same subject with the same key yields an issuer that verifies against the
+    // ca.pem agents already trust.
+    let ca_cert = ca_params()?.self_signed(&ca_key)?;
+
+    let mut all_names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    all_names.extend(local_addresses());
+    all_names.extend(names.iter().cloned());
+    all_names.sort();
+    all_names.dedup();
+    let mut params = CertificateParams::new(all_names)?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "shoal server");
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &ca_cert, &ca_key)?;
+
+    let chain = vec![CertificateDer::from(cert.der().to_vec())];
+    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)?;
+    Ok(Arc::new(config))
+}
+
+/// Non-loopback addresses of this host, so agents can dial it by IP.
+fn local_addresses() -> Vec<String> {
+    let Ok(out) = std::process::Command::new("hostname").arg("-I").output() else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_string)
+        .collect()
+}

@@ -1,0 +1,290 @@
+//! The result writer: the single path by which task progress reaches the database.
+//!
+//! Sessions push agent reports into one bounded channel; the writer drains whatever has
+//! accumulated into one batch (natural batching: the busier the fleet, the bigger the batch,
+//! with no added delay when idle), applies it in one transaction, then acknowledges to agents,
+//! updates the in-memory index, publishes events, and settles the steps it touched. Results the
+//! server decides itself (agent lost, terminated before dispatch) travel the same path, so every
+//! task ends exactly once, in one place.
+
+use crate::app::App;
+use crate::clock::now_ms;
+use shoal_proto::{End, Outcome, ServerMsg, Stream};
+use shoal_store::{LogChunk, TaskBatch, TaskResult, TaskUpdate};
+use shoal_types::api::JobEvent;
+use shoal_types::{HostTaskStatus, StepId, TaskKey, UnixMs};
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Reports queued before sessions wait (back-pressure to agents).
+const QUEUE: usize = 16_384;
+/// Most reports (or chunk bytes) in one transaction.
+const MAX_BATCH: usize = 4_096;
+const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+#[derive(Debug)]
+pub enum Report {
+    Started {
+        key: TaskKey,
+        at: UnixMs,
+    },
+    Output {
+        key: TaskKey,
+        offset: u64,
+        stream: Stream,
+        data: Vec<u8>,
+    },
+    Finished {
+        key: TaskKey,
+        outcome: Outcome,
+    },
+    /// A result the server decided (no agent to acknowledge).
+    Settled(TaskResult),
+}
+
+impl Report {
+    pub fn key(&self) -> TaskKey {
+        match self {
+            Report::Started { key, .. }
+            | Report::Output { key, .. }
+            | Report::Finished { key, .. } => *key,
+            Report::Settled(r) => r.key,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::Sender<Report>,
+}
+
+impl WriterHandle {
+    pub fn new() -> (WriterHandle, mpsc::Receiver<Report>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (WriterHandle { tx }, rx)
+    }
+
+    /// Queues a report, waiting while the writer is behind. False once the writer is gone.
+    pub async fn send(&self, report: Report) -> bool {
+        self.tx.send(report).await.is_ok()
+    }
+
+    /// Ends tasks whose agent is gone as "agent abnormal".
+    pub async fn settle_lost(&self, keys: Vec<TaskKey>, reason: &str) {
+        self.settle(keys, HostTaskStatus::AgentAbnormal, reason)
+            .await
+    }
+
+    pub async fn settle(&self, keys: Vec<TaskKey>, status: HostTaskStatus, reason: &str) {
+        let now = now_ms();
+        for key in keys {
+            let r = TaskResult {
+                key,
+                status,
+                exit_code: None,
+                started_at: None,
+                ended_at: now,
+                truncated: false,
+                digest: None,
+                tag: None,
+                error: Some(reason.to_string()),
+            };
+            if !self.send(Report::Settled(r)).await {
+                return;
+            }
+        }
+    }
+}
+
+/// Maps how a process ended to bk-job's per-host status.
+pub fn result_of(key: TaskKey, outcome: &Outcome) -> TaskResult {
+    let (status, exit_code, error) = match &outcome.end {
+        End::Exited { code: 0 } => (HostTaskStatus::Success, Some(0), None),
+        End::Exited { code } => (HostTaskStatus::ScriptNonZeroExit, Some(*code), None),
+        End::Signaled { signal } => (
+            HostTaskStatus::ScriptFailed,
+            None,
+            Some(format!("killed by signal {signal}")),
+        ),
+        End::TimedOut => (
+            HostTaskStatus::ScriptTimeout,
+            None,
+            Some("timed out".into()),
+        ),
+        End::Killed => (
+            HostTaskStatus::ScriptTerminated,
+            None,
+            Some("terminated".into()),
+        ),
+        End::UserNotFound { account } => (
+            HostTaskStatus::UserNotExist,
+            None,
+            Some(format!("account {account:?} does not exist on the host")),
+        ),
+        End::StartFailed { reason } => (HostTaskStatus::ScriptFailed, None, Some(reason.clone())),
+    };
+    TaskResult {
+        key,
+        status,
+        exit_code,
+        started_at: outcome.started_at,
+        ended_at: outcome.ended_at,
+        truncated: outcome.truncated,
+        digest: Some(outcome.digest.clone()),
+        tag: outcome.tag.clone(),
+        error,
+    }
+}
+
+fn stream_code(s: Stream) -> u8 {
+    match s {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
+        Stream::Agent => 2,
+    }
+}
+
+/// What to acknowledge to one agent for one task after a batch is stored.
+#[derive(Default)]
+struct AckState {
+    output_offset: u64,
+    finished: bool,
+    from_agent: bool,
+}
+
+pub async fn run(app: App, mut rx: mpsc::Receiver<Report>) {
+    let mut reports = Vec::with_capacity(MAX_BATCH);
+    loop {
+        reports.clear();
+        let Some(first) = rx.recv().await else { return };
+        let mut bytes = report_bytes(&first);
+        reports.push(first);
+        while reports.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+            match rx.try_recv() {
+                Ok(r) => {
+                    bytes += report_bytes(&r);
+                    reports.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        write_batch(&app, &mut reports).await;
+    }
+}
+
+fn report_bytes(r: &Report) -> usize {
+    match r {
+        Report::Output { data, .. } => data.len(),
+        _ => 64,
+    }
+}
+
+async fn write_batch(app: &App, reports: &mut Vec<Report>) {
+    let started = std::time::Instant::now();
+    let mut batch = TaskBatch::default();
+    let mut acks: HashMap<TaskKey, AckState> = HashMap::new();
+    for r in reports.drain(..) {
+        match r {
+            Report::Started { key, at } => {
+                batch.updates.push(TaskUpdate::Started { key, at });
+            }
+            Report::Output {
+                key,
+                offset,
+                stream,
+                data,
+            } => {
+                let ack = acks.entry(key).or_default();
+                ack.from_agent = true;
+                ack.output_offset = ack.output_offset.max(offset + data.len() as u64);
+                batch.chunks.push(LogChunk {
+                    key,
+                    offset,
+                    stream: stream_code(stream),
+                    data,
+                });
+            }
+            Report::Finished { key, outcome } => {
+                let ack = acks.entry(key).or_default();
+                ack.from_agent = true;
+                ack.finished = true;
+                ack.output_offset = ack.output_offset.max(outcome.output_len);
+                batch
+                    .updates
+                    .push(TaskUpdate::Finished(result_of(key, &outcome)));
+            }
+            Report::Settled(result) => batch.updates.push(TaskUpdate::Finished(result)),
+        }
+    }
+    let mut delay = Duration::from_millis(50);
+    while let Err(e) = app.store.apply_task_batch(&batch).await {
+        // Nothing is acknowledged, so agents keep their spool; retry until storage is back.
+        tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "storing task results failed");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+    metrics::histogram!("shoal_result_batch_size")
+        .record((batch.chunks.len() + batch.updates.len()) as f64);
+    metrics::histogram!("shoal_result_batch_seconds").record(started.elapsed().as_secs_f64());
+
+    for (key, ack) in &acks {
+        if ack.from_agent {
+            let msg = ServerMsg::Ack {
+                key: *key,
+                output_offset: ack.output_offset,
+                finished: ack.finished,
+            };
+            app.registry.send(key.host_id, msg);
+        }
+    }
+
+    let mut touched: BTreeSet<StepId> = BTreeSet::new();
+    for chunk in &batch.chunks {
+        let key = chunk.key;
+        if let Some(job_id) = watched_job(app, key) {
+            let total = chunk.offset + chunk.data.len() as u64;
+            let (step_id, attempt, host_id) = (key.step_id, key.attempt, key.host_id);
+            app.events.publish(JobEvent::Log {
+                job_id,
+                step_id,
+                attempt,
+                host_id,
+                total,
+            });
+        }
+    }
+    for update in &batch.updates {
+        let key = update.key();
+        touched.insert(key.step_id);
+        let status = match update {
+            TaskUpdate::Started { .. } => {
+                app.active.mark_sent(key);
+                HostTaskStatus::Running
+            }
+            TaskUpdate::Finished(r) => {
+                app.active.remove_task(&key);
+                r.status
+            }
+        };
+        if let Some(job_id) = watched_job(app, key) {
+            let (step_id, attempt, host_id) = (key.step_id, key.attempt, key.host_id);
+            app.events.publish(JobEvent::Task {
+                job_id,
+                step_id,
+                attempt,
+                host_id,
+                status,
+            });
+        }
+    }
+    for step_id in touched {
+        crate::tracker::progress(app, step_id).await;
+    }
+}
+
+/// The job of `key` if someone watches this host of it (per-host events are only produced then).
+fn watched_job(app: &App, key: TaskKey) -> Option<shoal_types::JobId> {
+    let job_id = app.active.job_of(key.step_id)?;
+    app.events.is_watched(job_id, key.host_id).then_some(job_id)
+}
