@@ -1,0 +1,142 @@
+//! The `shoal` binary: `shoal server` starts the server (the `shoal-server` library); every
+//! other command is a client of the REST API through `shoal-client`.
+//!
+//! Data goes to stdout, progress, warnings and errors to stderr; exit codes are documented in
+//! [`exit`]. This crate owns presentation only: no server logic, no storage.
+
+mod admin;
+mod cli;
+mod exit;
+mod follow;
+mod hosts;
+mod jobs;
+mod output;
+mod parse;
+mod run;
+mod server_cmd;
+
+use crate::cli::{Cli, Command, Global};
+use crate::exit::{Exit, usage};
+use clap::Parser as _;
+use shoal_client::Client;
+
+/// What every client command needs.
+pub struct Ctx {
+    pub client: Client,
+    pub json: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shoal: error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(Exit::Failed.code());
+        }
+    };
+    let result = runtime.block_on(dispatch(cli));
+    let exit = match result {
+        Ok(exit) => exit,
+        Err(err) if exit::is_broken_pipe(&err) => Exit::Ok,
+        Err(err) => {
+            eprintln!("shoal: error: {err:#}");
+            if let Some(hint) = exit::hint_for(&err) {
+                eprintln!("shoal: hint: {hint}");
+            }
+            exit::exit_for(&err)
+        }
+    };
+    // Do not wait for stray tasks (e.g. a half-read event stream).
+    runtime.shutdown_background();
+    std::process::ExitCode::from(exit.code())
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    let Cli { global, command } = cli;
+    match command {
+        Command::Server(args) => server_cmd::run(args).await,
+        Command::Hosts(args) => hosts::run(&ctx(&global)?, args).await,
+        Command::Run(args) => run::run(&ctx(&global)?, args).await,
+        Command::Job(cmd) => jobs::run(&ctx(&global)?, cmd).await,
+        Command::Token(cmd) => admin::token(&ctx(&global)?, cmd).await,
+        Command::Group(cmd) => admin::group(&ctx(&global)?, cmd).await,
+    }
+}
+
+fn ctx(global: &Global) -> anyhow::Result<Ctx> {
+    Ok(Ctx {
+        client: Client::new(global.server.clone(), token(global)?),
+        json: global.json,
+    })
+}
+
+/// `--token` wins over `--token-file`; an empty token counts as none.
+fn token(global: &Global) -> anyhow::Result<Option<String>> {
+    if let Some(t) = global
+        .token
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        return Ok(Some(t.to_string()));
+    }
+    let Some(path) = &global.token_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        usage(format!(
+            "cannot read the token file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(usage(format!("the token file {} is empty", path.display())));
+    }
+    Ok(Some(t.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Pins token resolution: flag over file, whitespace trimmed, unreadable or empty file is a
+    //! usage error.
+    use super::*;
+
+    fn global(token: Option<&str>, file: Option<std::path::PathBuf>) -> Global {
+        Global {
+            server: "http://x".into(),
+            token: token.map(String::from),
+            token_file: file,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn token_sources() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("t");
+        std::fs::write(&f, "secret\n").expect("write");
+        assert_eq!(
+            token(&global(Some("a"), Some(f.clone()))).expect("ok"),
+            Some("a".into())
+        );
+        assert_eq!(
+            token(&global(None, Some(f.clone()))).expect("ok"),
+            Some("secret".into())
+        );
+        assert_eq!(
+            token(&global(Some(" "), Some(f))).expect("ok"),
+            Some("secret".into())
+        );
+        assert_eq!(token(&global(None, None)).expect("ok"), None);
+        let missing = token(&global(None, Some(dir.path().join("nope")))).expect_err("missing");
+        assert_eq!(exit::exit_for(&missing), Exit::Usage);
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, "\n").expect("write");
+        assert!(token(&global(None, Some(empty))).is_err());
+    }
+}

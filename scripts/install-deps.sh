@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Installs the system packages Shoal's tests need, if they are missing. Idempotent: when
+# everything is present it changes nothing and runs no apt command.
+#
+# Needed by the tests:
+#   postgresql  server binaries (initdb, pg_ctl, postgres) for the PostgreSQL store tests
+#   iproute2    `ip`, for the network-namespace sandbox
+#   util-linux  `unshare`, for the sandbox
+#   perl, python3  script languages the agent tests run
+# Wanted, not required (its failure to install does not fail this script):
+#   chromium    browser tests of the console
+#
+# On a fresh Debian machine run it as root (make deps). Elsewhere it reports what is missing.
+set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+postgres_present() {
+    if have initdb && have pg_ctl && have postgres; then
+        return 0
+    fi
+    # Debian keeps the server binaries off PATH.
+    local d
+    for d in /usr/lib/postgresql/*/bin; do
+        [[ -x "$d/initdb" && -x "$d/pg_ctl" && -x "$d/postgres" ]] && return 0
+    done
+    return 1
+}
+
+required=()
+postgres_present || required+=(postgresql)
+have ip || required+=(iproute2)
+have unshare || required+=(util-linux)
+have perl || required+=(perl)
+have python3 || required+=(python3)
+
+optional=()
+have chromium || have chromium-browser || optional+=(chromium)
+
+if ((${#required[@]} == 0 && ${#optional[@]} == 0)); then
+    echo "install-deps: all system dependencies are present"
+    exit 0
+fi
+
+can_apt=1
+if [[ $(id -u) -ne 0 ]] || ! have apt-get; then
+    can_apt=0
+fi
+
+if ((can_apt == 0)); then
+    if ((${#optional[@]})); then
+        echo "install-deps: warning: optional packages missing: ${optional[*]} (browser tests will not run)" >&2
+    fi
+    if ((${#required[@]})); then
+        echo "install-deps: error: missing ${required[*]}; install them (apt-get as root on Debian)" >&2
+        exit 1
+    fi
+    exit 0
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt_updated=0
+apt_update() {
+    if ((apt_updated == 0)); then
+        apt-get update -qq
+        apt_updated=1
+    fi
+}
+
+if ((${#required[@]})); then
+    echo "install-deps: installing ${required[*]}"
+    apt_update
+    apt-get install -y -qq --no-install-recommends "${required[@]}"
+fi
+
+if ((${#optional[@]})); then
+    echo "install-deps: installing ${optional[*]} (optional)"
+    if ! { apt_update && apt-get install -y -qq --no-install-recommends "${optional[@]}"; }; then
+        echo "install-deps: warning: could not install ${optional[*]}; browser tests will not run" >&2
+    fi
+fi
+
+echo "install-deps: done"
