@@ -350,6 +350,7 @@ pub async fn retry(app: &App, step_id: StepId, mode: RetryMode) -> Result<RetryR
         )
     })?;
     let filter = TaskFilter {
+        host_id: None,
         step_id,
         attempt: step.attempt,
         statuses: vec![],

@@ -303,6 +303,9 @@ fn push_task_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &TaskFilter) {
         let codes: Vec<i32> = f.statuses.iter().map(|s| s.code()).collect();
         qb.push(" AND t.status = ANY(").push_bind(codes).push(")");
     }
+    if let Some(host_id) = f.host_id {
+        qb.push(" AND t.host_id = ").push_bind(host_id);
+    }
     if let Some(ip) = filter_text(&f.ip) {
         qb.push(
             " AND EXISTS (SELECT 1 FROM hosts h2, unnest(h2.ips) AS x(ip) \

@@ -229,6 +229,9 @@ fn push_task_filter(qb: &mut QueryBuilder<'_, Sqlite>, f: &TaskFilter) {
         }
         qb.push(")");
     }
+    if let Some(host_id) = f.host_id {
+        qb.push(" AND t.host_id = ").push_bind(host_id);
+    }
     if let Some(ip) = filter_text(&f.ip) {
         qb.push(
             " AND EXISTS (SELECT 1 FROM host_ips i WHERE i.host_id = t.host_id AND instr(i.ip, ",

@@ -229,6 +229,7 @@ pub async fn all_tasks(store: &dyn Store, step_id: StepId, attempt: u32) -> Vec<
 
 pub fn task_filter(step_id: StepId, attempt: u32) -> TaskFilter {
     TaskFilter {
+        host_id: None,
         step_id,
         attempt,
         statuses: Vec::new(),

@@ -352,6 +352,8 @@ pub struct TaskFilter {
     pub keyword: Option<String>,
     /// Only the hosts of one result group.
     pub group: Option<GroupKey>,
+    /// Only this host.
+    pub host_id: Option<HostId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -204,6 +204,7 @@ pub async fn hosts(
         None => None,
     };
     let filter = TaskFilter {
+        host_id: None,
         step_id: id,
         attempt,
         statuses,
@@ -257,6 +258,7 @@ pub async fn log(
 ) -> Result<axum::Json<LogResponse>, ApiError> {
     let (_, attempt) = step_and_attempt(&app, id, q.attempt).await?;
     let filter = TaskFilter {
+        host_id: None,
         step_id: id,
         attempt,
         statuses: vec![],
@@ -296,34 +298,20 @@ pub async fn log(
 }
 
 async fn find_task(app: &App, filter: &TaskFilter, host_id: HostId) -> Result<TaskRow, ApiError> {
-    // Hosts of one step are few enough per page; look the host up by id through its IP-free
-    // filter by paging until found would be wasteful, so ask for the host's row directly.
-    let host = app
-        .store
-        .get_host(host_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no host {host_id}")))?;
-    let mut f = filter.clone();
-    f.ip = Some(host.ip.clone()).filter(|s| !s.is_empty());
+    let f = TaskFilter {
+        host_id: Some(host_id),
+        ..filter.clone()
+    };
     let rows = app
         .store
-        .list_tasks(
-            &f,
-            shoal_store::Page {
-                start: 0,
-                length: 1000,
-            },
-        )
+        .list_tasks(&f, shoal_store::Page::first(1))
         .await?;
-    rows.data
-        .into_iter()
-        .find(|r| r.host_id == host_id)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "host {host_id} is not a target of step {}",
-                filter.step_id
-            ))
-        })
+    rows.data.into_iter().next().ok_or_else(|| {
+        ApiError::not_found(format!(
+            "host {host_id} is not a target of step {}",
+            filter.step_id
+        ))
+    })
 }
 
 pub async fn retry(

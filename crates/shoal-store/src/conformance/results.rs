@@ -222,6 +222,14 @@ pub async fn list_tasks_filters_and_pages(store: &dyn Store) {
         ids(store.list_tasks(&f, Page::first(10)).await.expect("list")),
         (vec![a, b], 2)
     );
+    let f = TaskFilter {
+        host_id: Some(b),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(store.list_tasks(&f, Page::first(10)).await.expect("list")),
+        (vec![b], 1)
+    );
     // The keyword is matched as bytes, case-sensitively, also inside binary output.
     let f = TaskFilter {
         keyword: Some("NEEDLE".to_string()),
