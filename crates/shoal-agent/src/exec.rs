@@ -175,9 +175,13 @@ pub async fn execute<S: Sink>(
     pending.flush(sink).await;
     if let (Some(t), false) = (term_at, hard_killed) {
         // The main process died of SIGTERM; members of its group that ignore it get SIGKILL.
-        if group_alive(pgid) {
-            tokio::time::sleep_until(t + KILL_GRACE).await;
-            signal_group(pgid, Signal::SIGKILL);
+        // Polled, so a terminate settles as soon as the group is gone.
+        while group_alive(pgid) {
+            if Instant::now() >= t + KILL_GRACE {
+                signal_group(pgid, Signal::SIGKILL);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     remove_script(script);
