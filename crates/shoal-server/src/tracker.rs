@@ -201,15 +201,23 @@ pub async fn sweep_loop(app: App, shutdown: CancellationToken) {
     }
 }
 
+/// After a server restart agents come back on their own back-off (at most 30 s between tries),
+/// so hosts not seen since start get at least this long before their tasks are given up.
+const STARTUP_GRACE: Duration = Duration::from_secs(35);
+
 async fn sweep_lost_agents(app: &App) {
     let grace = app.opts.agent_lost_grace;
     let mut lost = Vec::new();
     for host_id in app.active.hosts_with_tasks() {
-        if app
-            .registry
-            .disconnected_for(host_id)
-            .is_some_and(|d| d >= grace)
-        {
+        let Some((away, seen)) = app.registry.disconnected_for(host_id) else {
+            continue;
+        };
+        let limit = if seen {
+            grace
+        } else {
+            grace.max(STARTUP_GRACE)
+        };
+        if away >= limit {
             lost.extend(
                 app.active
                     .tasks_of_host(host_id)

@@ -75,19 +75,17 @@ impl Registry {
         self.state.lock().sessions.len()
     }
 
-    /// How long the host has been without a session (`None` while connected).
-    pub fn disconnected_for(&self, host_id: HostId) -> Option<std::time::Duration> {
+    /// How long the host has been without a session (`None` while connected), and whether it
+    /// has had one since this server started.
+    pub fn disconnected_for(&self, host_id: HostId) -> Option<(std::time::Duration, bool)> {
         let st = self.state.lock();
         if st.sessions.contains_key(&host_id) {
             return None;
         }
-        Some(
-            st.disconnected_at
-                .get(&host_id)
-                .copied()
-                .unwrap_or(self.started)
-                .elapsed(),
-        )
+        Some(match st.disconnected_at.get(&host_id) {
+            Some(at) => (at.elapsed(), true),
+            None => (self.started.elapsed(), false),
+        })
     }
 
     pub fn sessions(&self) -> Vec<(HostId, SessionHandle)> {
