@@ -15,6 +15,7 @@ pub mod config;
 pub mod conn;
 pub mod exec;
 pub mod facts;
+pub mod files;
 pub mod identity;
 pub mod launch;
 pub mod output;
