@@ -290,4 +290,36 @@ fn host_labels() {
         .json();
     assert_eq!(none, serde_json::json!([]));
     server.shoal(&["hosts", "revoke", &id]).expect_code(0);
+
+    // Revoking drops the live session, and the agent's identity is refused from then on: the
+    // host goes offline, stays offline, and is no longer a valid target.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let host = server
+            .shoal(&["hosts", "show", &id, "--json"])
+            .expect_code(0)
+            .json();
+        if host["status"] == "offline" {
+            assert!(host["revoked_at"].is_i64(), "{host}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "revoked host still {}",
+            host["status"]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let host = server
+        .shoal(&["hosts", "show", &id, "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(
+        host["status"], "offline",
+        "a revoked agent must not come back"
+    );
+    server
+        .shoal(&["run", "--hosts", &id, "-c", "true"])
+        .expect_code(2);
 }

@@ -16,6 +16,8 @@ pub struct RunningStep {
     pub attempt: u32,
     pub status: RunStatus,
     pub spec: Arc<ScriptSpec>,
+    /// When the current attempt started (Unix ms), for the completion-latency metric.
+    pub started_ms: i64,
     /// When the step's last progress event went out (for coalescing).
     pub last_event_ms: i64,
 }

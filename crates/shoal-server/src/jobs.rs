@@ -208,6 +208,7 @@ pub async fn execute_script(
             attempt: 0,
             status: RunStatus::Running,
             spec: Arc::new(spec),
+            started_ms: now,
             last_event_ms: 0,
         },
     );
@@ -411,6 +412,7 @@ pub async fn retry(app: &App, step_id: StepId, mode: RetryMode) -> Result<RetryR
             attempt,
             status: RunStatus::Running,
             spec: Arc::new(spec),
+            started_ms: now,
             last_event_ms: 0,
         },
     );

@@ -94,6 +94,8 @@ async fn finish_step(
     }
     app.active.remove_step(step_id);
     publish_step(app, step_id, step, status, counts);
+    let took = (now - step.started_ms).max(0) as f64 / 1000.0;
+    metrics::histogram!("shoal_step_completion_seconds").record(took);
     metrics::gauge!("shoal_steps_running").decrement(1.0);
     // Jobs have one step until plans arrive; the engine already knows multi-step rules.
     let job_status = match shoal_engine::job_after_step(status, true) {
@@ -148,6 +150,7 @@ pub async fn recover(app: &App) -> anyhow::Result<()> {
                 attempt: step.attempt,
                 status: step.status,
                 spec: Arc::new(spec),
+                started_ms: step.started_at.unwrap_or(now),
                 last_event_ms: 0,
             },
         );

@@ -179,6 +179,7 @@ pub async fn revoke(
     if !app.store.revoke_host(id, now_ms()).await? {
         return Err(ApiError::not_found(format!("no host {id}")));
     }
+    app.registry.kick(id);
     get(State(app), Path(id)).await
 }
 

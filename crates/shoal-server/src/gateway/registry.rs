@@ -7,7 +7,7 @@ use shoal_proto::ServerMsg;
 use shoal_types::HostId;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::time::Instant;
 use tokio::sync::mpsc;
 
@@ -50,7 +50,9 @@ impl Registry {
         st.sessions.insert(host_id, handle)
     }
 
-    /// Removes the session if it is still the registered one. Returns whether it was.
+    /// Called when a session ends. Returns whether the session should record the host as
+    /// disconnected: true if it was still the registered session (or was kicked out), false if
+    /// a newer session has taken over.
     pub fn unregister(&self, host_id: HostId, generation: i64) -> bool {
         let mut st = self.state.lock();
         match st.sessions.get(&host_id) {
@@ -59,7 +61,17 @@ impl Registry {
                 st.disconnected_at.insert(host_id, Instant::now());
                 true
             }
-            _ => false,
+            Some(_) => false,
+            None => true,
+        }
+    }
+
+    /// Drops a host's session (its agent was revoked): the session loop ends when its queue's
+    /// sender is gone, and the agent's next Hello is rejected.
+    pub fn kick(&self, host_id: HostId) {
+        let mut st = self.state.lock();
+        if st.sessions.remove(&host_id).is_some() {
+            st.disconnected_at.insert(host_id, Instant::now());
         }
     }
 
@@ -119,11 +131,5 @@ impl Registry {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
-    }
-
-    pub fn mark_frame(handle: &SessionHandle) {
-        handle
-            .last_frame
-            .store(crate::clock::now_ms(), Ordering::Relaxed);
     }
 }

@@ -1,7 +1,7 @@
 //! One agent connection: authenticate (enroll or hello), register, reconcile open tasks, then
 //! relay frames both ways until the link ends, is replaced, or goes silent.
 
-use super::registry::{Registry, SessionHandle};
+use super::registry::SessionHandle;
 use crate::app::App;
 use crate::auth::{hash_secret, new_secret};
 use crate::clock::now_ms;
@@ -212,8 +212,10 @@ async fn connected<S: AsyncRead + AsyncWrite + Unpin + Send>(
         last_frame: Arc::new(AtomicI64::new(now_ms())),
         abnormal: Arc::new(AtomicBool::new(false)),
     };
-    // Dropping the replaced handle's sender ends the old session's loop.
-    app.registry.register(host_id, handle.clone());
+    let last_frame = handle.last_frame.clone();
+    // Only the registry holds the queue's sender: when a newer session replaces this one, or
+    // the host is revoked, the sender is dropped and this loop ends.
+    app.registry.register(host_id, handle);
     metrics::gauge!("shoal_agents_connected").set(app.registry.count() as f64);
     let heartbeat_secs = app.opts.heartbeat_secs;
     if !send(
@@ -252,7 +254,7 @@ async fn connected<S: AsyncRead + AsyncWrite + Unpin + Send>(
                         break;
                     }
                 };
-                Registry::mark_frame(&handle);
+                last_frame.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
                 let msg: AgentMsg = match shoal_proto::decode(&frame) {
                     Ok(m) => m,
                     Err(e) => {
