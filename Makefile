@@ -11,14 +11,31 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: all run test build fmt fmt-check lint bench deps unit invariants
+.PHONY: all run test build fmt fmt-check lint bench bench-web deps unit invariants web web-test
 
 all: build
 
 build:
 	$(CARGO) build --workspace --all-targets
 
-run:
+# The console (web/, TypeScript) is built before the binaries: the server serves web/dist (read
+# from disk in debug builds, embedded in release builds).
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	npm --prefix web ci --no-audit --no-fund
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_SOURCES)
+	npm --prefix web run build
+
+web: web/dist/index.html
+
+# Console unit checks and browser tests (headless Chromium against a real server and agents).
+web-test: web
+	npm --prefix web run test:unit
+	npm --prefix web run test:e2e
+
+run: web
 	$(CARGO) build --workspace --bins
 	scripts/dev-run.sh
 
@@ -37,8 +54,12 @@ lint:
 invariants:
 	scripts/check-invariants.sh
 
-bench:
+bench: web
 	$(CARGO) run --release -p shoal-testkit --bin shoal-bench -- $(ARGS)
+
+bench-web: web
+	$(CARGO) build --release -p shoal-cli -p shoal-agent
+	npm --prefix web run bench
 
 # The tests start `target/debug/shoal` and `target/debug/shoal-agent`, so the binaries are built
 # before the test run. nextest when installed (parallel processes, clearer output), else cargo test.
@@ -55,8 +76,6 @@ test:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	scripts/check-invariants.sh
-# Hook for the console (web/, built with npm): build it before the Rust tests (the server embeds
-# web/dist) and run its unit and browser tests after them, e.g.
-#	cd web && npm ci && npm run build && npm run test:unit
+	$(MAKE) --no-print-directory web
 	$(MAKE) --no-print-directory unit
-#	cd web && npm run test:e2e
+	$(MAKE) --no-print-directory web-test

@@ -7,8 +7,10 @@
 #   iproute2    `ip`, for the network-namespace sandbox
 #   util-linux  `unshare`, for the sandbox
 #   perl, python3  script languages the agent tests run
+#   chromium    headless browser for the console's browser tests (driven by playwright-core)
+#   node, npm   build the console (Vite needs node >= 20.19; the machine image ships it)
 # Wanted, not required (its failure to install does not fail this script):
-#   chromium    browser tests of the console
+#   fonts-wqy-microhei  CJK glyphs, so Chinese screenshots are readable
 #
 # On a fresh Debian machine run it as root (make deps). Elsewhere it reports what is missing.
 set -euo pipefail
@@ -34,8 +36,12 @@ have unshare || required+=(util-linux)
 have perl || required+=(perl)
 have python3 || required+=(python3)
 
+have chromium || have chromium-browser || required+=(chromium)
+have node || required+=(nodejs)
+have npm || required+=(npm)
+
 optional=()
-have chromium || have chromium-browser || optional+=(chromium)
+[[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]] || optional+=(fonts-wqy-microhei)
 
 if ((${#required[@]} == 0 && ${#optional[@]} == 0)); then
     echo "install-deps: all system dependencies are present"
@@ -49,7 +55,7 @@ fi
 
 if ((can_apt == 0)); then
     if ((${#optional[@]})); then
-        echo "install-deps: warning: optional packages missing: ${optional[*]} (browser tests will not run)" >&2
+        echo "install-deps: warning: optional packages missing: ${optional[*]}" >&2
     fi
     if ((${#required[@]})); then
         echo "install-deps: error: missing ${required[*]}; install them (apt-get as root on Debian)" >&2
@@ -76,7 +82,7 @@ fi
 if ((${#optional[@]})); then
     echo "install-deps: installing ${optional[*]} (optional)"
     if ! { apt_update && apt-get install -y -qq --no-install-recommends "${optional[@]}"; }; then
-        echo "install-deps: warning: could not install ${optional[*]}; browser tests will not run" >&2
+        echo "install-deps: warning: could not install ${optional[*]}" >&2
     fi
 fi
 

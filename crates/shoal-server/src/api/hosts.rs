@@ -264,8 +264,11 @@ pub async fn preview(
         not_online_ids: vec![],
     };
     let connected = app.registry.connected_among(&ids);
+    let abnormal = app.registry.abnormal_among(&ids);
     for id in ids {
-        if connected.contains(&id) {
+        if abnormal.contains(&id) {
+            resp.abnormal += 1;
+        } else if connected.contains(&id) {
             resp.online += 1;
         } else {
             resp.offline += 1;

@@ -65,6 +65,8 @@ pub fn router(app: App) -> Router {
         .merge(authed)
         .fallback(console::serve)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Compresses the console's assets and large JSON pages; event streams are left alone.
+        .layer(tower_http::compression::CompressionLayer::new())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
 }

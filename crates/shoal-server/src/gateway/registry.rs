@@ -83,6 +83,19 @@ impl Registry {
             .collect()
     }
 
+    /// Hosts among `ids` whose session is connected but late with its heartbeats.
+    pub fn abnormal_among(&self, ids: &[HostId]) -> HashSet<HostId> {
+        let st = self.state.lock();
+        ids.iter()
+            .copied()
+            .filter(|id| {
+                st.sessions
+                    .get(id)
+                    .is_some_and(|h| h.abnormal.load(std::sync::atomic::Ordering::Relaxed))
+            })
+            .collect()
+    }
+
     pub fn count(&self) -> usize {
         self.state.lock().sessions.len()
     }

@@ -1,0 +1,143 @@
+// The console shell: antd theme and locale, the sign-in gate, the side menu and the routes.
+
+import {
+  ClusterOutlined,
+  CodeOutlined,
+  DashboardOutlined,
+  DesktopOutlined,
+  HistoryOutlined,
+  LogoutOutlined,
+  UserOutlined,
+} from '@ant-design/icons';
+import { App as AntApp, Button, ConfigProvider, Layout, Menu, Segmented, Space, Spin, Typography } from 'antd';
+import enUS from 'antd/locale/en_US';
+import zhCN from 'antd/locale/zh_CN';
+import dayjs from 'dayjs';
+import 'dayjs/locale/zh-cn';
+import { lazy, Suspense, useEffect } from 'react';
+import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
+import { useSession } from './auth';
+import { useI18n } from './i18n';
+import type { Lang } from './i18n/dict';
+import { Groups } from './pages/Groups';
+import { History } from './pages/History';
+import { HostDetail } from './pages/HostDetail';
+import { Hosts } from './pages/Hosts';
+import { JobPage } from './pages/JobDetail';
+import { Login } from './pages/Login';
+import { Overview } from './pages/Overview';
+
+// The script page carries the code editor; load it only when needed.
+const Execute = lazy(() => import('./pages/Execute').then((m) => ({ default: m.Execute })));
+
+export function Root() {
+  const { lang } = useI18n();
+  useEffect(() => {
+    dayjs.locale(lang === 'zh' ? 'zh-cn' : 'en');
+    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  }, [lang]);
+  return (
+    <ConfigProvider locale={lang === 'zh' ? zhCN : enUS} theme={{ token: { borderRadius: 6 } }}>
+      <AntApp>
+        <Gate />
+      </AntApp>
+    </ConfigProvider>
+  );
+}
+
+function Gate() {
+  const { token } = useSession();
+  const location = useLocation();
+  if (!token) {
+    if (location.pathname !== '/login') {
+      const next = location.pathname + location.search;
+      return <Navigate to={`/login${next !== '/' ? `?next=${encodeURIComponent(next)}` : ''}`} replace />;
+    }
+    return <Login />;
+  }
+  if (location.pathname === '/login') {
+    const next = new URLSearchParams(location.search).get('next');
+    return <Navigate to={next && next.startsWith('/') ? next : '/'} replace />;
+  }
+  return <Shell />;
+}
+
+export function LangSwitch() {
+  const { lang, setLang } = useI18n();
+  return (
+    <Segmented
+      data-testid="lang-switch"
+      size="small"
+      value={lang}
+      onChange={(v) => setLang(v as Lang)}
+      options={[
+        { label: 'EN', value: 'en' },
+        { label: '中文', value: 'zh' },
+      ]}
+    />
+  );
+}
+
+function Shell() {
+  const { t } = useI18n();
+  const { name, signOut } = useSession();
+  const location = useLocation();
+  const section = '/' + (location.pathname.split('/')[1] ?? '');
+  const items = [
+    { key: '/', icon: <DashboardOutlined />, label: <Link to="/">{t('nav.overview')}</Link> },
+    { key: '/hosts', icon: <DesktopOutlined />, label: <Link to="/hosts">{t('nav.hosts')}</Link> },
+    { key: '/groups', icon: <ClusterOutlined />, label: <Link to="/groups">{t('nav.groups')}</Link> },
+    { key: '/execute', icon: <CodeOutlined />, label: <Link to="/execute">{t('nav.execute')}</Link> },
+    { key: '/jobs', icon: <HistoryOutlined />, label: <Link to="/jobs">{t('nav.history')}</Link> },
+  ];
+  return (
+    <Layout style={{ minHeight: '100vh' }}>
+      <Layout.Sider breakpoint="lg" collapsedWidth={56} theme="dark" width={200}>
+        <div className="brand">
+          <img src="/favicon.svg" alt="" width={24} height={24} />
+          <span>Shoal</span>
+        </div>
+        <Menu theme="dark" mode="inline" selectedKeys={[section]} items={items} />
+      </Layout.Sider>
+      <Layout>
+        <Layout.Header className="topbar">
+          <Typography.Text type="secondary">{t('app.tagline')}</Typography.Text>
+          <Space size="middle">
+            <LangSwitch />
+            <Space size={4}>
+              <UserOutlined />
+              <span data-testid="user-name">{name}</span>
+            </Space>
+            <Button icon={<LogoutOutlined />} size="small" onClick={signOut} data-testid="sign-out">
+              {t('auth.signOut')}
+            </Button>
+          </Space>
+        </Layout.Header>
+        <Layout.Content className="content">
+          <Suspense fallback={<Spin />}>
+            <Routes>
+              <Route path="/" element={<Overview />} />
+              <Route path="/hosts" element={<Hosts />} />
+              <Route path="/hosts/:id" element={<HostDetail />} />
+              <Route path="/groups" element={<Groups />} />
+              <Route path="/execute" element={<Execute />} />
+              <Route path="/jobs" element={<History />} />
+              <Route path="/jobs/:id" element={<JobPage />} />
+              <Route path="*" element={<NotFound />} />
+            </Routes>
+          </Suspense>
+        </Layout.Content>
+      </Layout>
+    </Layout>
+  );
+}
+
+function NotFound() {
+  const { t } = useI18n();
+  return (
+    <div style={{ padding: 48, textAlign: 'center' }}>
+      <Typography.Title level={3}>{t('common.notFound')}</Typography.Title>
+      <Link to="/">{t('nav.overview')}</Link>
+    </div>
+  );
+}

@@ -1,0 +1,225 @@
+// The console's only door to the server: `fetch` against the public REST API, with the bearer
+// token, JSON bodies and the error contract `{"error":{"code","message"}}` turned into `ApiError`.
+
+import type {
+  ExecuteScriptRequest,
+  ExecuteScriptResponse,
+  Group,
+  GroupsResponse,
+  Host,
+  HostSummary,
+  Job,
+  JobDetail,
+  LogResponse,
+  Paged,
+  PreviewResponse,
+  RetryResponse,
+  TaskRow,
+  Targets,
+  WhoAmI,
+} from './types';
+
+/** The closed set of error codes the API returns, plus the console's own network/parse codes. */
+export const ERROR_CODES = [
+  'UNAUTHENTICATED',
+  'PERMISSION_DENIED',
+  'NOT_FOUND',
+  'INVALID_ARGUMENT',
+  'MALFORMED_JSON',
+  'UNKNOWN_HOST',
+  'UNKNOWN_GROUP',
+  'EMPTY_TARGET',
+  'UNKNOWN_LANGUAGE',
+  'SCRIPT_TOO_LARGE',
+  'TIMEOUT_OUT_OF_RANGE',
+  'INVALID_SELECTOR',
+  'INVALID_PARAMS',
+  'INVALID_STATE',
+  'CONFLICT',
+  'PAYLOAD_TOO_LARGE',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'NETWORK',
+  'BAD_RESPONSE',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class ApiError extends Error {
+  code: ErrorCode;
+  status: number;
+  detail: string;
+  constructor(code: ErrorCode, status: number, detail: string) {
+    super(`${code}: ${detail}`);
+    this.code = code;
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+const TOKEN_KEY = 'shoal.token';
+
+export function getToken(): string | null {
+  try {
+    return localStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function setToken(token: string | null) {
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+/** Called when any request answers 401, so the app can return to the sign-in page. */
+let onUnauthenticated: (() => void) | null = null;
+export function setUnauthenticatedHandler(f: (() => void) | null) {
+  onUnauthenticated = f;
+}
+
+type Query = Record<string, string | number | boolean | null | undefined>;
+
+export function qs(q: Query): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) {
+    if (v === undefined || v === null || v === '') continue;
+    p.set(k, String(v));
+  }
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+function statusToCode(status: number): ErrorCode {
+  switch (status) {
+    case 401:
+      return 'UNAUTHENTICATED';
+    case 403:
+      return 'PERMISSION_DENIED';
+    case 404:
+      return 'NOT_FOUND';
+    case 409:
+      return 'CONFLICT';
+    case 413:
+      return 'PAYLOAD_TOO_LARGE';
+    case 503:
+      return 'UNAVAILABLE';
+    default:
+      return status >= 500 ? 'INTERNAL' : status >= 400 ? 'INVALID_ARGUMENT' : 'BAD_RESPONSE';
+  }
+}
+
+export async function request<T>(
+  method: string,
+  path: string,
+  opts: { body?: unknown; token?: string | null; headers?: Record<string, string>; signal?: AbortSignal } = {},
+): Promise<T> {
+  const token = opts.token === undefined ? getToken() : opts.token;
+  const headers: Record<string, string> = { Accept: 'application/json', ...opts.headers };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+  let resp: Response;
+  try {
+    resp = await fetch(path, {
+      method,
+      headers,
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      signal: opts.signal,
+    });
+  } catch (e) {
+    if ((e as Error).name === 'AbortError') throw e;
+    throw new ApiError('NETWORK', 0, (e as Error).message || 'network error');
+  }
+  const text = await resp.text();
+  if (!resp.ok) {
+    let code: ErrorCode = statusToCode(resp.status);
+    let detail = text.slice(0, 500) || resp.statusText;
+    try {
+      const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+      if (body.error?.code && (ERROR_CODES as readonly string[]).includes(body.error.code)) {
+        code = body.error.code as ErrorCode;
+      }
+      if (body.error?.message) detail = body.error.message;
+    } catch {
+      /* not JSON: keep the status-derived code */
+    }
+    if (code === 'UNAUTHENTICATED' && token && onUnauthenticated) onUnauthenticated();
+    throw new ApiError(code, resp.status, detail);
+  }
+  if (resp.status === 204 || text === '') return undefined as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new ApiError('BAD_RESPONSE', resp.status, 'the server answered with something that is not JSON');
+  }
+}
+
+const V1 = '/api/v1';
+
+export const api = {
+  whoami: (token?: string) => request<WhoAmI>('GET', `${V1}/whoami`, { token }),
+  hostSummary: () => request<HostSummary>('GET', `${V1}/hosts/summary`),
+  hosts: (q: {
+    status?: string;
+    ip?: string;
+    q?: string;
+    os?: string;
+    selector?: string;
+    group_id?: number;
+    start?: number;
+    length?: number;
+  }, signal?: AbortSignal) => request<Paged<Host>>('GET', `${V1}/hosts${qs(q)}`, { signal }),
+  host: (id: number) => request<Host>('GET', `${V1}/hosts/${id}`),
+  setLabels: (id: number, labels: Record<string, string>) =>
+    request<Host>('PUT', `${V1}/hosts/${id}/labels`, { body: { labels } }),
+  groups: () => request<Group[]>('GET', `${V1}/groups`),
+  createGroup: (name: string, selector: string) => request<Group>('POST', `${V1}/groups`, { body: { name, selector } }),
+  updateGroup: (id: number, name: string, selector: string) =>
+    request<Group>('PUT', `${V1}/groups/${id}`, { body: { name, selector } }),
+  deleteGroup: (id: number) => request<void>('DELETE', `${V1}/groups/${id}`),
+  preview: (targets: Targets, signal?: AbortSignal) =>
+    request<PreviewResponse>('POST', `${V1}/targets/preview`, { body: { targets }, signal }),
+  execute: (req: ExecuteScriptRequest) =>
+    request<ExecuteScriptResponse>('POST', `${V1}/script-executions`, {
+      body: req,
+      headers: { 'x-shoal-client': 'console' },
+    }),
+  jobs: (q: {
+    from?: number;
+    to?: number;
+    status?: string;
+    operator?: string;
+    name?: string;
+    ip?: string;
+    start?: number;
+    length?: number;
+  }) => request<Paged<Job>>('GET', `${V1}/jobs${qs(q)}`),
+  job: (id: number) => request<JobDetail>('GET', `${V1}/jobs/${id}`),
+  terminate: (id: number) => request<unknown>('POST', `${V1}/jobs/${id}/terminate`),
+  stepHosts: (
+    stepId: number,
+    q: {
+      attempt?: number;
+      status?: string;
+      ip?: string;
+      keyword?: string;
+      group_status?: number;
+      group_exit_code?: number | null;
+      group_tag?: string | null;
+      group_digest?: string | null;
+      start?: number;
+      length?: number;
+    },
+    signal?: AbortSignal,
+  ) => request<Paged<TaskRow>>('GET', `${V1}/steps/${stepId}/hosts${qs(q)}`, { signal }),
+  stepGroups: (stepId: number, attempt?: number) =>
+    request<GroupsResponse>('GET', `${V1}/steps/${stepId}/groups${qs({ attempt })}`),
+  log: (stepId: number, hostId: number, q: { attempt?: number; offset?: number; limit?: number }) =>
+    request<LogResponse>('GET', `${V1}/steps/${stepId}/hosts/${hostId}/log${qs(q)}`),
+  retry: (stepId: number, mode: 'failed' | 'all') =>
+    request<RetryResponse>('POST', `${V1}/steps/${stepId}/retry`, { body: { mode } }),
+};
+
+/** The URL of a job's event stream; EventSource cannot send headers, so the token rides along. */
+export function eventsUrl(jobId: number, hostId?: number): string {
+  return `${V1}/jobs/${jobId}/events${qs({ host_id: hostId, access_token: getToken() })}`;
+}

@@ -1,0 +1,200 @@
+// JSON shapes of the Shoal REST API (`/api/v1`), mirroring `shoal_types::api` and the records of
+// `shoal_store`. Status fields are bk-job numeric codes (see `status.ts`).
+
+export type AgentStatus = 'online' | 'offline' | 'abnormal';
+export type Labels = Record<string, string>;
+
+export interface Paged<T> {
+  start: number;
+  length: number;
+  total: number;
+  data: T[];
+}
+
+export interface Host {
+  id: number;
+  scope_id: number;
+  agent_id: string;
+  hostname: string;
+  ip: string;
+  ips: string[];
+  os: string;
+  os_version: string;
+  arch: string;
+  agent_version: string;
+  labels: Labels;
+  agent_labels: Labels;
+  user_labels: Labels;
+  status: AgentStatus;
+  generation: number;
+  last_seen: number | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface HostSummary {
+  total: number;
+  online: number;
+  offline: number;
+  abnormal: number;
+}
+
+export interface Group {
+  id: number;
+  scope_id: number;
+  name: string;
+  selector: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Targets {
+  host_ids?: number[];
+  ips?: string[];
+  selector?: string;
+  group_ids?: number[];
+}
+
+export interface PreviewResponse {
+  total: number;
+  online: number;
+  offline: number;
+  abnormal: number;
+  not_online_ids: number[];
+}
+
+export type LanguageName = 'shell' | 'bat' | 'perl' | 'python' | 'powershell';
+
+export interface ExecuteScriptRequest {
+  scope_id?: number;
+  name?: string;
+  script?: string;
+  language: LanguageName;
+  params?: string;
+  env?: Record<string, string>;
+  timeout?: number;
+  account?: string;
+  login_env?: boolean;
+  workdir?: string;
+  targets: Targets;
+}
+
+export interface ExecuteScriptResponse {
+  job_instance_id: number;
+  job_instance_name: string;
+  step_instance_id: number;
+  host_count: number;
+  abnormal_count: number;
+}
+
+export interface Job {
+  id: number;
+  scope_id: number;
+  name: string;
+  job_type: string;
+  launch_mode: string;
+  operator: string;
+  status: number;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  host_count: number;
+}
+
+export interface ScriptSpec {
+  language: LanguageName;
+  content: string;
+  args?: string[];
+  env?: [string, string][];
+  account?: string;
+  login_env?: boolean;
+  workdir?: string;
+  timeout_secs: number;
+}
+
+export interface Step {
+  id: number;
+  job_id: number;
+  ordinal: number;
+  name: string;
+  step_type: string;
+  spec: ScriptSpec | Record<string, unknown>;
+  status: number;
+  attempt: number;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  host_count: number;
+}
+
+export interface StatusCount {
+  status: number;
+  count: number;
+}
+
+export interface JobDetail {
+  job: Job;
+  finished: boolean;
+  steps: { step: Step; counts: StatusCount[] }[];
+}
+
+export interface TaskRow {
+  step_id: number;
+  attempt: number;
+  host_id: number;
+  ip: string;
+  hostname: string;
+  status: number;
+  exit_code: number | null;
+  tag: string | null;
+  digest: string | null;
+  started_at: number | null;
+  ended_at: number | null;
+  log_len: number;
+  truncated: boolean;
+  error: string | null;
+}
+
+export interface ResultGroup {
+  status: number;
+  exit_code: number | null;
+  tag: string | null;
+  digest: string | null;
+  host_count: number;
+  sample_host_id: number;
+}
+
+export interface GroupsResponse {
+  attempt?: number;
+  groups: ResultGroup[];
+}
+
+export interface LogResponse {
+  step_instance_id: number;
+  host_id: number;
+  attempt: number;
+  offset: number;
+  next_offset: number;
+  total: number;
+  finished: boolean;
+  truncated: boolean;
+  content: string;
+  content_base64: string;
+}
+
+export interface RetryResponse {
+  step_instance_id: number;
+  attempt: number;
+  rerun_count: number;
+}
+
+export type JobEvent =
+  | { event: 'job'; job_id: number; status: number }
+  | { event: 'step'; job_id: number; step_id: number; attempt: number; status: number; counts: StatusCount[] }
+  | { event: 'log'; job_id: number; step_id: number; attempt: number; host_id: number; total: number }
+  | { event: 'task'; job_id: number; step_id: number; attempt: number; host_id: number; status: number };
+
+export interface WhoAmI {
+  token_id: number;
+  name: string;
+}

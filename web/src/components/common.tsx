@@ -1,0 +1,105 @@
+// Shared bits: status tags, a ticking elapsed time, and the error reporter that turns every API
+// error into a translated message (nothing fails silently).
+
+import { Alert, App as AntApp, Button, Tag } from 'antd';
+import { useCallback, useEffect, useState } from 'react';
+import { ApiError, ERROR_CODES, type ErrorCode } from '../api/client';
+import { useT, type TFunc } from '../i18n';
+import type { Key } from '../i18n/dict';
+import { AGENT_STATUS, RUN_STATUS, TASK_STATUS } from '../status';
+import { fmtDuration } from '../util';
+
+export function RunStatusTag({ status }: { status: number }) {
+  const t = useT();
+  const s = RUN_STATUS[status];
+  return (
+    <Tag color={s?.color ?? 'default'} data-status={status}>
+      {s ? t(s.key) : t('run.unknown', { code: status })}
+    </Tag>
+  );
+}
+
+export function TaskStatusTag({ status }: { status: number }) {
+  const t = useT();
+  const s = TASK_STATUS[status];
+  return (
+    <Tag color={s?.color ?? 'default'} data-status={status}>
+      {s ? t(s.key) : t('task.unknown', { code: status })}
+    </Tag>
+  );
+}
+
+export function AgentStatusTag({ status }: { status: string }) {
+  const t = useT();
+  const s = AGENT_STATUS[status];
+  return <Tag color={s?.color ?? 'default'}>{s ? t(s.key) : status}</Tag>;
+}
+
+export function taskStatusText(t: TFunc, status: number): string {
+  const s = TASK_STATUS[status];
+  return s ? t(s.key) : t('task.unknown', { code: status });
+}
+
+/** Elapsed time from `start` to `end`, ticking every second while `end` is null. */
+export function Elapsed({ start, end }: { start: number | null; end: number | null }) {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (start === null || end !== null) return;
+    const id = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(id);
+  }, [start, end]);
+  if (start === null) return <span>—</span>;
+  return <span data-testid="elapsed">{fmtDuration((end ?? now) - start)}</span>;
+}
+
+export function errorTitle(t: TFunc, e: unknown): string {
+  if (e instanceof ApiError) return t(`err.${e.code}` as Key);
+  return t('err.UNEXPECTED');
+}
+
+export function errorDetail(e: unknown): string {
+  if (e instanceof ApiError) return e.detail;
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+export function isErrorCode(e: unknown, code: ErrorCode): boolean {
+  return e instanceof ApiError && e.code === code;
+}
+
+/** Returns a function that reports an error as a translated notification. */
+export function useReportError() {
+  const t = useT();
+  const { notification } = AntApp.useApp();
+  return useCallback(
+    (e: unknown, action?: string) => {
+      if ((e as Error)?.name === 'AbortError') return;
+      console.error(e);
+      notification.error({
+        title: action ? `${action}: ${errorTitle(t, e)}` : errorTitle(t, e),
+        description: errorDetail(e),
+        placement: 'topRight',
+        className: 'shoal-error',
+      });
+    },
+    [notification, t],
+  );
+}
+
+/** An inline error with a retry button, for pages and panels that failed to load. */
+export function ErrorAlert({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
+  const t = useT();
+  return (
+    <Alert
+      type="error"
+      showIcon
+      className="shoal-error"
+      title={errorTitle(t, error)}
+      description={errorDetail(error)}
+      action={onRetry ? <Button size="small" onClick={onRetry}>{t('common.retry')}</Button> : undefined}
+      style={{ marginBottom: 16 }}
+    />
+  );
+}
+
+export { ERROR_CODES };
