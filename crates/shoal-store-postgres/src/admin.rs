@@ -1,25 +1,16 @@
 //! Scopes, API and enrollment tokens, and dynamic groups.
 
 use crate::PgStore;
-use crate::decode::{db, get};
-use shoal_store::{Error, Group, NewGroup, NewToken, Result, Scope, TokenKind, TokenRecord};
+use shoal_store::{Error, Group, NewGroup, NewToken, Result, Scope, TokenRecord};
+use shoal_store_sql::{self as decode, db};
 use shoal_types::{ScopeId, UnixMs};
-use sqlx::postgres::PgRow;
-
-fn scope(row: &PgRow) -> Result<Scope> {
-    Ok(Scope {
-        id: get(row, "id")?,
-        name: get(row, "name")?,
-        created_at: get(row, "created_at")?,
-    })
-}
 
 pub(crate) async fn list_scopes(s: &PgStore) -> Result<Vec<Scope>> {
     let rows = sqlx::query("SELECT id, name, created_at FROM scopes ORDER BY id")
         .fetch_all(&s.pool)
         .await
         .map_err(db)?;
-    rows.iter().map(scope).collect()
+    rows.iter().map(decode::scope).collect()
 }
 
 pub(crate) async fn create_scope(s: &PgStore, name: &str, now: UnixMs) -> Result<Scope> {
@@ -31,27 +22,11 @@ pub(crate) async fn create_scope(s: &PgStore, name: &str, now: UnixMs) -> Result
     .fetch_one(&s.pool)
     .await
     .map_err(db)?;
-    scope(&row)
+    decode::scope(&row)
 }
 
 const TOKEN_COLUMNS: &str = "id, name, kind, secret_hash, scope_id, created_by, created_at, \
                              expires_at, revoked_at";
-
-fn token(row: &PgRow) -> Result<TokenRecord> {
-    let kind: String = get(row, "kind")?;
-    Ok(TokenRecord {
-        id: get(row, "id")?,
-        name: get(row, "name")?,
-        kind: TokenKind::parse(&kind)
-            .ok_or_else(|| Error::Corrupt(format!("token kind {kind:?}")))?,
-        secret_hash: get(row, "secret_hash")?,
-        scope_id: get(row, "scope_id")?,
-        created_by: get(row, "created_by")?,
-        created_at: get(row, "created_at")?,
-        expires_at: get(row, "expires_at")?,
-        revoked_at: get(row, "revoked_at")?,
-    })
-}
 
 pub(crate) async fn create_token(s: &PgStore, t: NewToken) -> Result<TokenRecord> {
     let sql = format!(
@@ -72,7 +47,7 @@ pub(crate) async fn create_token(s: &PgStore, t: NewToken) -> Result<TokenRecord
             Error::Conflict(_) => Error::Conflict("a token with this secret exists".to_string()),
             other => other,
         })?;
-    token(&row)
+    decode::token(&row)
 }
 
 pub(crate) async fn find_token(s: &PgStore, secret_hash: &str) -> Result<Option<TokenRecord>> {
@@ -82,13 +57,13 @@ pub(crate) async fn find_token(s: &PgStore, secret_hash: &str) -> Result<Option<
         .fetch_optional(&s.pool)
         .await
         .map_err(db)?;
-    row.as_ref().map(token).transpose()
+    row.as_ref().map(decode::token).transpose()
 }
 
 pub(crate) async fn list_tokens(s: &PgStore) -> Result<Vec<TokenRecord>> {
     let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id");
     let rows = sqlx::query(&sql).fetch_all(&s.pool).await.map_err(db)?;
-    rows.iter().map(token).collect()
+    rows.iter().map(decode::token).collect()
 }
 
 pub(crate) async fn revoke_token(s: &PgStore, id: i64, now: UnixMs) -> Result<bool> {
@@ -103,17 +78,6 @@ pub(crate) async fn revoke_token(s: &PgStore, id: i64, now: UnixMs) -> Result<bo
 
 const GROUP_COLUMNS: &str = "id, scope_id, name, selector, created_at, updated_at";
 
-fn group(row: &PgRow) -> Result<Group> {
-    Ok(Group {
-        id: get(row, "id")?,
-        scope_id: get(row, "scope_id")?,
-        name: get(row, "name")?,
-        selector: get(row, "selector")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-    })
-}
-
 pub(crate) async fn create_group(s: &PgStore, g: NewGroup) -> Result<Group> {
     let sql = format!(
         "INSERT INTO groups (scope_id, name, selector, created_at, updated_at) \
@@ -127,7 +91,7 @@ pub(crate) async fn create_group(s: &PgStore, g: NewGroup) -> Result<Group> {
         .fetch_one(&s.pool)
         .await
         .map_err(db)?;
-    group(&row)
+    decode::group(&row)
 }
 
 pub(crate) async fn list_groups(s: &PgStore, scope_id: Option<ScopeId>) -> Result<Vec<Group>> {
@@ -140,7 +104,7 @@ pub(crate) async fn list_groups(s: &PgStore, scope_id: Option<ScopeId>) -> Resul
         .fetch_all(&s.pool)
         .await
         .map_err(db)?;
-    rows.iter().map(group).collect()
+    rows.iter().map(decode::group).collect()
 }
 
 pub(crate) async fn get_group(s: &PgStore, id: i64) -> Result<Option<Group>> {
@@ -150,7 +114,7 @@ pub(crate) async fn get_group(s: &PgStore, id: i64) -> Result<Option<Group>> {
         .fetch_optional(&s.pool)
         .await
         .map_err(db)?;
-    row.as_ref().map(group).transpose()
+    row.as_ref().map(decode::group).transpose()
 }
 
 pub(crate) async fn update_group(

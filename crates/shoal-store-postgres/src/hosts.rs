@@ -2,46 +2,19 @@
 //! inventory queries.
 
 use crate::PgStore;
-use crate::decode::{agent_status, db, filter_text, from_json, get, int, to_json, u64_col};
-use shoal_store::backend::{last_status_changes, overlay_labels};
+use shoal_store::backend::last_status_changes;
 use shoal_store::{
     AgentAuth, AgentStatusChange, Error, Host, HostFilter, HostLabelRow, NewHost, Page, Paged,
     Result,
 };
+use shoal_store_sql::{self as decode, db, filter_text, int, to_json};
 use shoal_types::{AgentStatus, HostFacts, HostId, Labels, ScopeId, UnixMs};
-use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder};
 use std::collections::HashMap;
 
 const HOST_COLUMNS: &str = "h.id, h.scope_id, h.agent_id, h.hostname, h.ips, h.os, \
     h.os_version, h.arch, h.agent_version, h.agent_labels, h.user_labels, h.status, \
     h.generation, h.last_seen, h.created_at, h.revoked_at";
-
-fn host(row: &PgRow) -> Result<Host> {
-    let ips: Vec<String> = get(row, "ips")?;
-    let agent_labels: Labels = from_json(row, "agent_labels")?;
-    let user_labels: Labels = from_json(row, "user_labels")?;
-    Ok(Host {
-        id: get(row, "id")?,
-        scope_id: get(row, "scope_id")?,
-        agent_id: get(row, "agent_id")?,
-        hostname: get(row, "hostname")?,
-        ip: ips.first().cloned().unwrap_or_default(),
-        ips,
-        os: get(row, "os")?,
-        os_version: get(row, "os_version")?,
-        arch: get(row, "arch")?,
-        agent_version: get(row, "agent_version")?,
-        labels: overlay_labels(&agent_labels, &user_labels),
-        agent_labels,
-        user_labels,
-        status: agent_status(row, "status")?,
-        generation: get(row, "generation")?,
-        last_seen: get(row, "last_seen")?,
-        created_at: get(row, "created_at")?,
-        revoked_at: get(row, "revoked_at")?,
-    })
-}
 
 pub(crate) async fn create_host(s: &PgStore, h: NewHost) -> Result<Host> {
     let f = &h.facts;
@@ -81,13 +54,7 @@ pub(crate) async fn agent_auth(s: &PgStore, agent_id: &str) -> Result<Option<Age
         .fetch_optional(&s.pool)
         .await
         .map_err(db)?;
-    let Some(row) = row else { return Ok(None) };
-    let revoked_at: Option<i64> = get(&row, "revoked_at")?;
-    Ok(Some(AgentAuth {
-        host_id: get(&row, "id")?,
-        secret_hash: get(&row, "secret_hash")?,
-        revoked: revoked_at.is_some(),
-    }))
+    row.as_ref().map(decode::agent_auth).transpose()
 }
 
 pub(crate) async fn host_connected(
@@ -175,7 +142,7 @@ pub(crate) async fn get_host(s: &PgStore, host_id: HostId) -> Result<Option<Host
         .fetch_optional(&s.pool)
         .await
         .map_err(db)?;
-    row.as_ref().map(host).transpose()
+    row.as_ref().map(decode::host).transpose()
 }
 
 pub(crate) async fn hosts_by_ids(s: &PgStore, ids: &[HostId]) -> Result<Vec<Host>> {
@@ -188,7 +155,7 @@ pub(crate) async fn hosts_by_ids(s: &PgStore, ids: &[HostId]) -> Result<Vec<Host
         .fetch_all(&s.pool)
         .await
         .map_err(db)?;
-    rows.iter().map(host).collect()
+    rows.iter().map(decode::host).collect()
 }
 
 pub(crate) async fn hosts_by_ip(
@@ -206,7 +173,7 @@ pub(crate) async fn hosts_by_ip(
         .fetch_all(&s.pool)
         .await
         .map_err(db)?;
-    rows.iter().map(host).collect()
+    rows.iter().map(decode::host).collect()
 }
 
 pub(crate) async fn host_labels(s: &PgStore, scope_id: ScopeId) -> Result<Vec<HostLabelRow>> {
@@ -218,17 +185,7 @@ pub(crate) async fn host_labels(s: &PgStore, scope_id: ScopeId) -> Result<Vec<Ho
     .fetch_all(&s.pool)
     .await
     .map_err(db)?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let agent: Labels = from_json(row, "agent_labels")?;
-        let user: Labels = from_json(row, "user_labels")?;
-        out.push(HostLabelRow {
-            id: get(row, "id")?,
-            labels: overlay_labels(&agent, &user),
-            status: agent_status(row, "status")?,
-        });
-    }
-    Ok(out)
+    rows.iter().map(decode::host_label_row).collect()
 }
 
 /// Appends the `WHERE` clause of a host listing.
@@ -286,7 +243,7 @@ pub(crate) async fn list_hosts(s: &PgStore, f: &HostFilter, page: Page) -> Resul
         start: page.start,
         length: page.length,
         total: u64::try_from(total).unwrap_or_default(),
-        data: rows.iter().map(host).collect::<Result<_>>()?,
+        data: rows.iter().map(decode::host).collect::<Result<_>>()?,
     })
 }
 
@@ -302,10 +259,10 @@ pub(crate) async fn host_status_counts(
     .fetch_all(&s.pool)
     .await
     .map_err(db)?;
-    let mut counts = HashMap::new();
-    for row in &rows {
-        counts.insert(agent_status(row, "status")?, u64_col(row, "n")?);
-    }
+    let counts = rows
+        .iter()
+        .map(decode::agent_status_count)
+        .collect::<Result<HashMap<_, _>>>()?;
     Ok([
         AgentStatus::Online,
         AgentStatus::Offline,

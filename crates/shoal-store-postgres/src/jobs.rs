@@ -2,16 +2,13 @@
 //! transitions, lease claims (`FOR UPDATE SKIP LOCKED`), and new attempts.
 
 use crate::PgStore;
-use crate::decode::{
-    attempt, db, filter_text, get, int, job_type, launch_mode, run_status, step_type, to_json,
-    u32_col, u64_col,
-};
+use crate::bind::attempt;
 use shoal_store::{
     CreatedJob, Error, Job, JobFilter, JobTransition, NewAttempt, NewJob, Page, Paged, Result,
     Step, StepTransition,
 };
+use shoal_store_sql::{self as decode, Cols, db, filter_text, int, to_json};
 use shoal_types::{HostId, HostTaskStatus, JobId, RunStatus, StepId, UnixMs};
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 const JOB_COLUMNS: &str = "j.id, j.scope_id, j.name, j.job_type, j.launch_mode, j.operator, \
@@ -19,43 +16,6 @@ const JOB_COLUMNS: &str = "j.id, j.scope_id, j.name, j.job_type, j.launch_mode, 
 
 const STEP_COLUMNS: &str = "s.id, s.job_id, s.ordinal, s.name, s.step_type, s.spec, s.status, \
     s.attempt, s.created_at, s.started_at, s.ended_at, s.owner, s.lease_until, s.host_count";
-
-fn job(row: &PgRow) -> Result<Job> {
-    Ok(Job {
-        id: get(row, "id")?,
-        scope_id: get(row, "scope_id")?,
-        name: get(row, "name")?,
-        job_type: job_type(row, "job_type")?,
-        launch_mode: launch_mode(row, "launch_mode")?,
-        operator: get(row, "operator")?,
-        status: run_status(row, "status")?,
-        created_at: get(row, "created_at")?,
-        started_at: get(row, "started_at")?,
-        ended_at: get(row, "ended_at")?,
-        host_count: u64_col(row, "host_count")?,
-    })
-}
-
-fn step(row: &PgRow) -> Result<Step> {
-    let spec: String = get(row, "spec")?;
-    Ok(Step {
-        id: get(row, "id")?,
-        job_id: get(row, "job_id")?,
-        ordinal: u32_col(row, "ordinal")?,
-        name: get(row, "name")?,
-        step_type: step_type(row, "step_type")?,
-        spec: serde_json::from_str(&spec)
-            .map_err(|e| Error::Corrupt(format!("column spec: {e}")))?,
-        status: run_status(row, "status")?,
-        attempt: u32_col(row, "attempt")?,
-        created_at: get(row, "created_at")?,
-        started_at: get(row, "started_at")?,
-        ended_at: get(row, "ended_at")?,
-        owner: get(row, "owner")?,
-        lease_until: get(row, "lease_until")?,
-        host_count: u64_col(row, "host_count")?,
-    })
-}
 
 /// Inserts the task rows of one attempt of a step in one statement.
 pub(crate) async fn insert_tasks(
@@ -144,7 +104,7 @@ pub(crate) async fn get_job(s: &PgStore, id: JobId) -> Result<Option<Job>> {
         .fetch_optional(&s.pool)
         .await
         .map_err(db)?;
-    row.as_ref().map(job).transpose()
+    row.as_ref().map(decode::job).transpose()
 }
 
 pub(crate) async fn get_steps(s: &PgStore, job_id: JobId) -> Result<Vec<Step>> {
@@ -154,7 +114,7 @@ pub(crate) async fn get_steps(s: &PgStore, job_id: JobId) -> Result<Vec<Step>> {
         .fetch_all(&s.pool)
         .await
         .map_err(db)?;
-    rows.iter().map(step).collect()
+    rows.iter().map(decode::step).collect()
 }
 
 pub(crate) async fn get_step(s: &PgStore, id: StepId) -> Result<Option<Step>> {
@@ -164,7 +124,7 @@ pub(crate) async fn get_step(s: &PgStore, id: StepId) -> Result<Option<Step>> {
         .fetch_optional(&s.pool)
         .await
         .map_err(db)?;
-    row.as_ref().map(step).transpose()
+    row.as_ref().map(decode::step).transpose()
 }
 
 fn codes(statuses: &[RunStatus]) -> Vec<i32> {
@@ -227,7 +187,7 @@ pub(crate) async fn list_jobs(s: &PgStore, f: &JobFilter, page: Page) -> Result<
         start: page.start,
         length: page.length,
         total: u64::try_from(total).unwrap_or_default(),
-        data: rows.iter().map(job).collect::<Result<_>>()?,
+        data: rows.iter().map(decode::job).collect::<Result<_>>()?,
     })
 }
 
@@ -304,7 +264,7 @@ pub(crate) async fn claim_steps(
         .fetch_all(&s.pool)
         .await
         .map_err(db)?;
-    let mut steps = rows.iter().map(step).collect::<Result<Vec<_>>>()?;
+    let mut steps = rows.iter().map(decode::step).collect::<Result<Vec<_>>>()?;
     steps.sort_by_key(|s| s.id);
     Ok(steps)
 }
@@ -350,8 +310,8 @@ pub(crate) async fn start_attempt(s: &PgStore, a: &NewAttempt) -> Result<()> {
             )),
         });
     };
-    let job_id: JobId = get(&row, "job_id")?;
-    let new_attempt = u32_col(&row, "attempt")?;
+    let job_id: JobId = row.i64("job_id")?;
+    let new_attempt = row.u32("attempt")?;
     insert_tasks(&mut tx, a.step_id, new_attempt, &a.tasks).await?;
     sqlx::query(
         "UPDATE jobs SET status = $1, ended_at = NULL, started_at = COALESCE(started_at, $2) \

@@ -9,7 +9,7 @@
 //! This crate knows SQL and PostgreSQL, nothing about the network, agents or the engine.
 
 mod admin;
-mod decode;
+mod bind;
 mod hosts;
 mod jobs;
 mod tasks;
@@ -71,7 +71,7 @@ impl PgStore {
     }
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
-        self.pool.begin().await.map_err(decode::db)
+        self.pool.begin().await.map_err(shoal_store_sql::db)
     }
 }
 

@@ -2,18 +2,15 @@
 //! group and log queries.
 
 use crate::PgStore;
-use crate::decode::{
-    MAX_STATEMENT_BYTES, attempt, db, filter_text, get, int, task_status, u32_col, u64_col,
-};
+use crate::bind::{MAX_STATEMENT_BYTES, attempt};
 use shoal_store::backend::{
     NewChunk, slice_chunks, sort_result_groups, split_updates, trim_chunks,
 };
 use shoal_store::{
-    Error, GroupKey, LogSlice, OpenTask, Page, Paged, Result, ResultGroup, TaskBatch, TaskFilter,
-    TaskRow,
+    Error, LogSlice, OpenTask, Page, Paged, Result, ResultGroup, TaskBatch, TaskFilter, TaskRow,
 };
+use shoal_store_sql::{self as decode, db, filter_text, int};
 use shoal_types::{HostTaskStatus, StepId, TaskKey};
-use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::{BTreeSet, HashMap};
 
@@ -31,14 +28,6 @@ impl Keys {
         self.attempts.push(attempt(key.attempt));
         self.hosts.push(key.host_id);
     }
-}
-
-fn task_key(row: &PgRow) -> Result<TaskKey> {
-    Ok(TaskKey {
-        step_id: get(row, "step_id")?,
-        attempt: u32_col(row, "attempt")?,
-        host_id: get(row, "host_id")?,
-    })
 }
 
 /// Locks the task rows a batch touches, in key order (so that concurrent batches cannot
@@ -68,7 +57,8 @@ async fn lock_tasks(conn: &mut PgConnection, batch: &TaskBatch) -> Result<HashMa
     .map_err(db)?;
     let mut lens = HashMap::with_capacity(rows.len());
     for row in &rows {
-        lens.insert(task_key(row)?, u64_col(row, "log_len")?);
+        let (key, len) = decode::task_log_len(row)?;
+        lens.insert(key, len);
     }
     Ok(lens)
 }
@@ -264,15 +254,7 @@ pub(crate) async fn open_tasks(s: &PgStore, step_ids: &[StepId]) -> Result<Vec<O
     .fetch_all(&s.pool)
     .await
     .map_err(db)?;
-    rows.iter()
-        .map(|row| {
-            Ok(OpenTask {
-                key: task_key(row)?,
-                job_id: get(row, "job_id")?,
-                status: task_status(row, "status")?,
-            })
-        })
-        .collect()
+    rows.iter().map(decode::open_task).collect()
 }
 
 pub(crate) async fn task_counts(
@@ -289,9 +271,7 @@ pub(crate) async fn task_counts(
     .fetch_all(&s.pool)
     .await
     .map_err(db)?;
-    rows.iter()
-        .map(|row| Ok((task_status(row, "status")?, u64_col(row, "n")?)))
-        .collect()
+    rows.iter().map(decode::task_status_count).collect()
 }
 
 fn push_task_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &TaskFilter) {
@@ -335,25 +315,6 @@ fn push_task_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &TaskFilter) {
     }
 }
 
-fn task_row(row: &PgRow) -> Result<TaskRow> {
-    Ok(TaskRow {
-        step_id: get(row, "step_id")?,
-        attempt: u32_col(row, "attempt")?,
-        host_id: get(row, "host_id")?,
-        ip: get(row, "ip")?,
-        hostname: get(row, "hostname")?,
-        status: task_status(row, "status")?,
-        exit_code: get(row, "exit_code")?,
-        tag: get(row, "tag")?,
-        digest: get(row, "digest")?,
-        started_at: get(row, "started_at")?,
-        ended_at: get(row, "ended_at")?,
-        log_len: u64_col(row, "log_len")?,
-        truncated: get(row, "truncated")?,
-        error: get(row, "error")?,
-    })
-}
-
 pub(crate) async fn list_tasks(s: &PgStore, f: &TaskFilter, page: Page) -> Result<Paged<TaskRow>> {
     let mut count = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM tasks t");
     push_task_filter(&mut count, f);
@@ -380,7 +341,7 @@ pub(crate) async fn list_tasks(s: &PgStore, f: &TaskFilter, page: Page) -> Resul
         start: page.start,
         length: page.length,
         total: u64::try_from(total).unwrap_or_default(),
-        data: rows.iter().map(task_row).collect::<Result<_>>()?,
+        data: rows.iter().map(decode::task_row).collect::<Result<_>>()?,
     })
 }
 
@@ -400,18 +361,7 @@ pub(crate) async fn result_groups(
     .map_err(db)?;
     let mut groups = rows
         .iter()
-        .map(|row| {
-            Ok(ResultGroup {
-                key: GroupKey {
-                    status: task_status(row, "status")?,
-                    exit_code: get(row, "exit_code")?,
-                    tag: get(row, "tag")?,
-                    digest: get(row, "digest")?,
-                },
-                host_count: u64_col(row, "n")?,
-                sample_host_id: get(row, "sample")?,
-            })
-        })
+        .map(decode::result_group)
         .collect::<Result<Vec<_>>>()?;
     sort_result_groups(&mut groups);
     Ok(groups)
@@ -458,10 +408,10 @@ pub(crate) async fn read_log(
     .fetch_all(&s.pool)
     .await
     .map_err(db)?;
-    let mut pieces = Vec::with_capacity(rows.len());
-    for row in &rows {
-        pieces.push((u64_col(row, "byte_offset")?, get::<Vec<u8>>(row, "data")?));
-    }
+    let pieces = rows
+        .iter()
+        .map(decode::log_piece)
+        .collect::<Result<Vec<_>>>()?;
     Ok(LogSlice {
         offset,
         data: slice_chunks(&pieces, offset, end),

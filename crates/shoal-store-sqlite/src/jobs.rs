@@ -2,16 +2,13 @@
 //! transitions, lease claims, and new attempts.
 
 use crate::SqliteStore;
-use crate::decode::{
-    db, filter_text, get, int, job_type, launch_mode, rows_per_statement, run_status, step_type,
-    to_json, unsigned,
-};
+use crate::bind::rows_per_statement;
 use shoal_store::{
     CreatedJob, Error, Job, JobFilter, JobTransition, NewAttempt, NewJob, Page, Paged, Result,
     Step, StepTransition,
 };
+use shoal_store_sql::{self as decode, Cols, db, filter_text, int, to_json};
 use shoal_types::{HostId, HostTaskStatus, JobId, RunStatus, StepId, UnixMs};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 const JOB_COLUMNS: &str = "j.id, j.scope_id, j.name, j.job_type, j.launch_mode, j.operator, \
@@ -19,43 +16,6 @@ const JOB_COLUMNS: &str = "j.id, j.scope_id, j.name, j.job_type, j.launch_mode, 
 
 const STEP_COLUMNS: &str = "id, job_id, ordinal, name, step_type, spec, status, attempt, \
     created_at, started_at, ended_at, owner, lease_until, host_count";
-
-fn job(row: &SqliteRow) -> Result<Job> {
-    Ok(Job {
-        id: get(row, "id")?,
-        scope_id: get(row, "scope_id")?,
-        name: get(row, "name")?,
-        job_type: job_type(row, "job_type")?,
-        launch_mode: launch_mode(row, "launch_mode")?,
-        operator: get(row, "operator")?,
-        status: run_status(row, "status")?,
-        created_at: get(row, "created_at")?,
-        started_at: get(row, "started_at")?,
-        ended_at: get(row, "ended_at")?,
-        host_count: unsigned(row, "host_count")?,
-    })
-}
-
-fn step(row: &SqliteRow) -> Result<Step> {
-    let spec: String = get(row, "spec")?;
-    Ok(Step {
-        id: get(row, "id")?,
-        job_id: get(row, "job_id")?,
-        ordinal: unsigned(row, "ordinal")?,
-        name: get(row, "name")?,
-        step_type: step_type(row, "step_type")?,
-        spec: serde_json::from_str(&spec)
-            .map_err(|e| Error::Corrupt(format!("column spec: {e}")))?,
-        status: run_status(row, "status")?,
-        attempt: unsigned(row, "attempt")?,
-        created_at: get(row, "created_at")?,
-        started_at: get(row, "started_at")?,
-        ended_at: get(row, "ended_at")?,
-        owner: get(row, "owner")?,
-        lease_until: get(row, "lease_until")?,
-        host_count: unsigned(row, "host_count")?,
-    })
-}
 
 /// Inserts the task rows of one attempt of a step with multi-row statements.
 pub(crate) async fn insert_tasks(
@@ -139,7 +99,7 @@ pub(crate) async fn get_job(s: &SqliteStore, id: JobId) -> Result<Option<Job>> {
         .fetch_optional(&s.read)
         .await
         .map_err(db)?;
-    row.as_ref().map(job).transpose()
+    row.as_ref().map(decode::job).transpose()
 }
 
 pub(crate) async fn get_steps(s: &SqliteStore, job_id: JobId) -> Result<Vec<Step>> {
@@ -149,7 +109,7 @@ pub(crate) async fn get_steps(s: &SqliteStore, job_id: JobId) -> Result<Vec<Step
         .fetch_all(&s.read)
         .await
         .map_err(db)?;
-    rows.iter().map(step).collect()
+    rows.iter().map(decode::step).collect()
 }
 
 pub(crate) async fn get_step(s: &SqliteStore, id: StepId) -> Result<Option<Step>> {
@@ -159,7 +119,7 @@ pub(crate) async fn get_step(s: &SqliteStore, id: StepId) -> Result<Option<Step>
         .fetch_optional(&s.read)
         .await
         .map_err(db)?;
-    row.as_ref().map(step).transpose()
+    row.as_ref().map(decode::step).transpose()
 }
 
 fn push_status_list(qb: &mut QueryBuilder<'_, Sqlite>, statuses: &[RunStatus]) {
@@ -227,7 +187,7 @@ pub(crate) async fn list_jobs(s: &SqliteStore, f: &JobFilter, page: Page) -> Res
         start: page.start,
         length: page.length,
         total: u64::try_from(total).unwrap_or_default(),
-        data: rows.iter().map(job).collect::<Result<_>>()?,
+        data: rows.iter().map(decode::job).collect::<Result<_>>()?,
     })
 }
 
@@ -299,7 +259,7 @@ pub(crate) async fn claim_steps(
         .fetch_all(&s.write)
         .await
         .map_err(db)?;
-    let mut steps = rows.iter().map(step).collect::<Result<Vec<_>>>()?;
+    let mut steps = rows.iter().map(decode::step).collect::<Result<Vec<_>>>()?;
     steps.sort_by_key(|s| s.id);
     Ok(steps)
 }
@@ -345,8 +305,8 @@ pub(crate) async fn start_attempt(s: &SqliteStore, a: &NewAttempt) -> Result<()>
             )),
         });
     };
-    let job_id: JobId = get(&row, "job_id")?;
-    let attempt: u32 = unsigned(&row, "attempt")?;
+    let job_id: JobId = row.i64("job_id")?;
+    let attempt = row.u32("attempt")?;
     insert_tasks(&mut tx, a.step_id, attempt, &a.tasks).await?;
     sqlx::query(
         "UPDATE jobs SET status = ?, ended_at = NULL, started_at = COALESCE(started_at, ?) \

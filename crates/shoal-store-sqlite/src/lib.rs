@@ -10,7 +10,7 @@
 //! This crate knows SQL and SQLite, nothing about the network, agents or the engine.
 
 mod admin;
-mod decode;
+mod bind;
 mod hosts;
 mod jobs;
 mod tasks;
@@ -82,7 +82,7 @@ impl SqliteStore {
         let pool = single_connection_pool()
             .connect_with(options)
             .await
-            .map_err(decode::db)?;
+            .map_err(shoal_store_sql::db)?;
         migrate(&pool).await?;
         Ok(SqliteStore {
             write: pool.clone(),
@@ -101,7 +101,7 @@ impl SqliteStore {
         self.write
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(decode::db)
+            .map_err(shoal_store_sql::db)
     }
 }
 

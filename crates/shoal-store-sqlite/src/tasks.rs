@@ -2,16 +2,13 @@
 //! group and log queries.
 
 use crate::SqliteStore;
-use crate::decode::{
-    db, filter_text, get, int, rows_per_statement, task_status, to_json, unsigned,
-};
+use crate::bind::rows_per_statement;
 use shoal_store::backend::{slice_chunks, sort_result_groups, split_updates, trim_chunks};
 use shoal_store::{
-    Error, GroupKey, LogSlice, OpenTask, Page, Paged, Result, ResultGroup, TaskBatch, TaskFilter,
-    TaskRow,
+    Error, LogSlice, OpenTask, Page, Paged, Result, ResultGroup, TaskBatch, TaskFilter, TaskRow,
 };
+use shoal_store_sql::{self as decode, db, filter_text, int, to_json};
 use shoal_types::{HostTaskStatus, StepId, TaskKey};
-use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::{BTreeSet, HashMap};
 
@@ -44,18 +41,11 @@ async fn log_lens(
         )
         .push(JOIN_V);
         for row in qb.build().fetch_all(&mut *conn).await.map_err(db)? {
-            lens.insert(task_key(&row)?, unsigned(&row, "log_len")?);
+            let (key, len) = decode::task_log_len(&row)?;
+            lens.insert(key, len);
         }
     }
     Ok(lens)
-}
-
-fn task_key(row: &SqliteRow) -> Result<TaskKey> {
-    Ok(TaskKey {
-        step_id: get(row, "step_id")?,
-        attempt: unsigned(row, "attempt")?,
-        host_id: get(row, "host_id")?,
-    })
 }
 
 async fn append_chunks(conn: &mut SqliteConnection, batch: &TaskBatch) -> Result<()> {
@@ -186,15 +176,7 @@ pub(crate) async fn open_tasks(s: &SqliteStore, step_ids: &[StepId]) -> Result<V
     .fetch_all(&s.read)
     .await
     .map_err(db)?;
-    rows.iter()
-        .map(|row| {
-            Ok(OpenTask {
-                key: task_key(row)?,
-                job_id: get(row, "job_id")?,
-                status: task_status(row, "status")?,
-            })
-        })
-        .collect()
+    rows.iter().map(decode::open_task).collect()
 }
 
 pub(crate) async fn task_counts(
@@ -211,9 +193,7 @@ pub(crate) async fn task_counts(
     .fetch_all(&s.read)
     .await
     .map_err(db)?;
-    rows.iter()
-        .map(|row| Ok((task_status(row, "status")?, unsigned(row, "n")?)))
-        .collect()
+    rows.iter().map(decode::task_status_count).collect()
 }
 
 fn push_task_filter(qb: &mut QueryBuilder<'_, Sqlite>, f: &TaskFilter) {
@@ -259,26 +239,6 @@ fn push_task_filter(qb: &mut QueryBuilder<'_, Sqlite>, f: &TaskFilter) {
     }
 }
 
-fn task_row(row: &SqliteRow) -> Result<TaskRow> {
-    let truncated: bool = get(row, "truncated")?;
-    Ok(TaskRow {
-        step_id: get(row, "step_id")?,
-        attempt: unsigned(row, "attempt")?,
-        host_id: get(row, "host_id")?,
-        ip: get(row, "ip")?,
-        hostname: get(row, "hostname")?,
-        status: task_status(row, "status")?,
-        exit_code: get(row, "exit_code")?,
-        tag: get(row, "tag")?,
-        digest: get(row, "digest")?,
-        started_at: get(row, "started_at")?,
-        ended_at: get(row, "ended_at")?,
-        log_len: unsigned(row, "log_len")?,
-        truncated,
-        error: get(row, "error")?,
-    })
-}
-
 pub(crate) async fn list_tasks(
     s: &SqliteStore,
     f: &TaskFilter,
@@ -309,7 +269,7 @@ pub(crate) async fn list_tasks(
         start: page.start,
         length: page.length,
         total: u64::try_from(total).unwrap_or_default(),
-        data: rows.iter().map(task_row).collect::<Result<_>>()?,
+        data: rows.iter().map(decode::task_row).collect::<Result<_>>()?,
     })
 }
 
@@ -329,18 +289,7 @@ pub(crate) async fn result_groups(
     .map_err(db)?;
     let mut groups = rows
         .iter()
-        .map(|row| {
-            Ok(ResultGroup {
-                key: GroupKey {
-                    status: task_status(row, "status")?,
-                    exit_code: get(row, "exit_code")?,
-                    tag: get(row, "tag")?,
-                    digest: get(row, "digest")?,
-                },
-                host_count: unsigned(row, "n")?,
-                sample_host_id: get(row, "sample")?,
-            })
-        })
+        .map(decode::result_group)
         .collect::<Result<Vec<_>>>()?;
     sort_result_groups(&mut groups);
     Ok(groups)
@@ -387,12 +336,10 @@ pub(crate) async fn read_log(
     .fetch_all(&s.read)
     .await
     .map_err(db)?;
-    let mut pieces = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let start: u64 = unsigned(row, "byte_offset")?;
-        let data: Vec<u8> = get(row, "data")?;
-        pieces.push((start, data));
-    }
+    let pieces = rows
+        .iter()
+        .map(decode::log_piece)
+        .collect::<Result<Vec<_>>>()?;
     Ok(LogSlice {
         offset,
         data: slice_chunks(&pieces, offset, end),

@@ -1,0 +1,49 @@
+//! Row decoding shared by the SQL backends of `shoal-store` (`shoal-store-sqlite`,
+//! `shoal-store-postgres`): [`Cols`] reads typed columns from a sqlx row, and one function per
+//! record (`job`, `step`, `host`, `task_row`, ...) builds `shoal_store` records from any row that
+//! implements it. Also the driver-error mapping and the small value helpers both backends bind
+//! with.
+//!
+//! This crate knows sqlx rows and the column names of the schema, but no SQL text and no
+//! dialect: each backend owns its statements and migrations. Where the schemas store a column
+//! differently (SQLite `INTEGER` and JSON text, PostgreSQL `INTEGER`/`BIGINT` and `TEXT[]`), the
+//! [`Cols`] impls absorb the difference.
+
+mod cols;
+mod records;
+
+pub use cols::Cols;
+pub use records::{
+    agent_auth, agent_status_count, group, host, host_label_row, job, log_piece, open_task,
+    result_group, scope, step, task_key, task_log_len, task_row, task_status_count, token,
+};
+
+use serde::Serialize;
+use shoal_store::{Error, Result};
+
+/// Maps a driver error to `store::Error`: unique violations are conflicts, everything else is
+/// a database error (values are always bound, never inlined, so messages carry no secrets).
+pub fn db(e: sqlx::Error) -> Error {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            Error::Conflict(d.message().to_string())
+        }
+        sqlx::Error::RowNotFound => Error::NotFound("row".to_string()),
+        _ => Error::Database(e.to_string()),
+    }
+}
+
+/// A value as JSON text, for the columns that hold labels, specs or id lists.
+pub fn to_json<T: Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Database(format!("encoding json: {e}")))
+}
+
+/// A `u64` from the API as a 64-bit integer column (saturating: nothing stored is that large).
+pub fn int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A text filter worth applying: `None` for absent or blank ones.
+pub fn filter_text(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}

@@ -1,0 +1,222 @@
+//! One decoder per record: builds a `shoal_store` record from a row holding the columns the
+//! backends select for it (same names in both schemas).
+
+use crate::Cols;
+use shoal_store::backend::overlay_labels;
+use shoal_store::{
+    AgentAuth, Error, Group, GroupKey, Host, HostLabelRow, Job, OpenTask, Result, ResultGroup,
+    Scope, Step, TaskRow, TokenKind, TokenRecord,
+};
+use shoal_types::{
+    AgentStatus, HostTaskStatus, JobType, Labels, LaunchMode, RunStatus, StepType, TaskKey,
+};
+
+/// A code column as one of the bk-job code enums.
+fn coded<T>(row: &impl Cols, column: &str, from_code: fn(i32) -> Option<T>) -> Result<T> {
+    let code = row.code(column)?;
+    from_code(code).ok_or_else(|| Error::Corrupt(format!("column {column}: unknown code {code}")))
+}
+
+/// Columns `id, name, created_at`.
+pub fn scope(row: &impl Cols) -> Result<Scope> {
+    Ok(Scope {
+        id: row.i64("id")?,
+        name: row.text("name")?,
+        created_at: row.i64("created_at")?,
+    })
+}
+
+/// Columns `id, name, kind, secret_hash, scope_id, created_by, created_at, expires_at,
+/// revoked_at`.
+pub fn token(row: &impl Cols) -> Result<TokenRecord> {
+    let kind = row.text("kind")?;
+    Ok(TokenRecord {
+        id: row.i64("id")?,
+        name: row.text("name")?,
+        kind: TokenKind::parse(&kind)
+            .ok_or_else(|| Error::Corrupt(format!("token kind {kind:?}")))?,
+        secret_hash: row.text("secret_hash")?,
+        scope_id: row.i64("scope_id")?,
+        created_by: row.text("created_by")?,
+        created_at: row.i64("created_at")?,
+        expires_at: row.opt_i64("expires_at")?,
+        revoked_at: row.opt_i64("revoked_at")?,
+    })
+}
+
+/// Columns `id, scope_id, name, selector, created_at, updated_at`.
+pub fn group(row: &impl Cols) -> Result<Group> {
+    Ok(Group {
+        id: row.i64("id")?,
+        scope_id: row.i64("scope_id")?,
+        name: row.text("name")?,
+        selector: row.text("selector")?,
+        created_at: row.i64("created_at")?,
+        updated_at: row.i64("updated_at")?,
+    })
+}
+
+/// Columns `id, scope_id, name, job_type, launch_mode, operator, status, created_at,
+/// started_at, ended_at, host_count`.
+pub fn job(row: &impl Cols) -> Result<Job> {
+    Ok(Job {
+        id: row.i64("id")?,
+        scope_id: row.i64("scope_id")?,
+        name: row.text("name")?,
+        job_type: coded(row, "job_type", JobType::from_code)?,
+        launch_mode: coded(row, "launch_mode", LaunchMode::from_code)?,
+        operator: row.text("operator")?,
+        status: coded(row, "status", RunStatus::from_code)?,
+        created_at: row.i64("created_at")?,
+        started_at: row.opt_i64("started_at")?,
+        ended_at: row.opt_i64("ended_at")?,
+        host_count: row.u64("host_count")?,
+    })
+}
+
+/// Columns `id, job_id, ordinal, name, step_type, spec, status, attempt, created_at,
+/// started_at, ended_at, owner, lease_until, host_count`.
+pub fn step(row: &impl Cols) -> Result<Step> {
+    let spec = row.json("spec")?;
+    Ok(Step {
+        id: row.i64("id")?,
+        job_id: row.i64("job_id")?,
+        ordinal: row.u32("ordinal")?,
+        name: row.text("name")?,
+        step_type: coded(row, "step_type", StepType::from_code)?,
+        spec,
+        status: coded(row, "status", RunStatus::from_code)?,
+        attempt: row.u32("attempt")?,
+        created_at: row.i64("created_at")?,
+        started_at: row.opt_i64("started_at")?,
+        ended_at: row.opt_i64("ended_at")?,
+        owner: row.opt_text("owner")?,
+        lease_until: row.opt_i64("lease_until")?,
+        host_count: row.u64("host_count")?,
+    })
+}
+
+/// Columns `id, scope_id, agent_id, hostname, ips, os, os_version, arch, agent_version,
+/// agent_labels, user_labels, status, generation, last_seen, created_at, revoked_at`.
+pub fn host(row: &impl Cols) -> Result<Host> {
+    let ips = row.text_list("ips")?;
+    let agent_labels: Labels = row.json("agent_labels")?;
+    let user_labels: Labels = row.json("user_labels")?;
+    Ok(Host {
+        id: row.i64("id")?,
+        scope_id: row.i64("scope_id")?,
+        agent_id: row.text("agent_id")?,
+        hostname: row.text("hostname")?,
+        ip: ips.first().cloned().unwrap_or_default(),
+        ips,
+        os: row.text("os")?,
+        os_version: row.text("os_version")?,
+        arch: row.text("arch")?,
+        agent_version: row.text("agent_version")?,
+        labels: overlay_labels(&agent_labels, &user_labels),
+        agent_labels,
+        user_labels,
+        status: coded(row, "status", AgentStatus::from_code)?,
+        generation: row.i64("generation")?,
+        last_seen: row.opt_i64("last_seen")?,
+        created_at: row.i64("created_at")?,
+        revoked_at: row.opt_i64("revoked_at")?,
+    })
+}
+
+/// Columns `id, agent_labels, user_labels, status`.
+pub fn host_label_row(row: &impl Cols) -> Result<HostLabelRow> {
+    let agent: Labels = row.json("agent_labels")?;
+    let user: Labels = row.json("user_labels")?;
+    Ok(HostLabelRow {
+        id: row.i64("id")?,
+        labels: overlay_labels(&agent, &user),
+        status: coded(row, "status", AgentStatus::from_code)?,
+    })
+}
+
+/// Columns `id, secret_hash, revoked_at` of a host.
+pub fn agent_auth(row: &impl Cols) -> Result<AgentAuth> {
+    let revoked_at = row.opt_i64("revoked_at")?;
+    Ok(AgentAuth {
+        host_id: row.i64("id")?,
+        secret_hash: row.text("secret_hash")?,
+        revoked: revoked_at.is_some(),
+    })
+}
+
+/// Columns `status, n`: hosts per agent status.
+pub fn agent_status_count(row: &impl Cols) -> Result<(AgentStatus, u64)> {
+    Ok((coded(row, "status", AgentStatus::from_code)?, row.u64("n")?))
+}
+
+/// Columns `step_id, attempt, host_id`.
+pub fn task_key(row: &impl Cols) -> Result<TaskKey> {
+    Ok(TaskKey {
+        step_id: row.i64("step_id")?,
+        attempt: row.u32("attempt")?,
+        host_id: row.i64("host_id")?,
+    })
+}
+
+/// Columns `step_id, attempt, host_id, log_len`.
+pub fn task_log_len(row: &impl Cols) -> Result<(TaskKey, u64)> {
+    Ok((task_key(row)?, row.u64("log_len")?))
+}
+
+/// Columns `step_id, attempt, host_id, job_id, status`.
+pub fn open_task(row: &impl Cols) -> Result<OpenTask> {
+    Ok(OpenTask {
+        key: task_key(row)?,
+        job_id: row.i64("job_id")?,
+        status: coded(row, "status", HostTaskStatus::from_code)?,
+    })
+}
+
+/// Columns `status, n`: tasks per status.
+pub fn task_status_count(row: &impl Cols) -> Result<(HostTaskStatus, u64)> {
+    Ok((
+        coded(row, "status", HostTaskStatus::from_code)?,
+        row.u64("n")?,
+    ))
+}
+
+/// Columns `step_id, attempt, host_id, ip, hostname, status, exit_code, tag, digest,
+/// started_at, ended_at, log_len, truncated, error`.
+pub fn task_row(row: &impl Cols) -> Result<TaskRow> {
+    Ok(TaskRow {
+        step_id: row.i64("step_id")?,
+        attempt: row.u32("attempt")?,
+        host_id: row.i64("host_id")?,
+        ip: row.text("ip")?,
+        hostname: row.text("hostname")?,
+        status: coded(row, "status", HostTaskStatus::from_code)?,
+        exit_code: row.opt_i32("exit_code")?,
+        tag: row.opt_text("tag")?,
+        digest: row.opt_text("digest")?,
+        started_at: row.opt_i64("started_at")?,
+        ended_at: row.opt_i64("ended_at")?,
+        log_len: row.u64("log_len")?,
+        truncated: row.bool("truncated")?,
+        error: row.opt_text("error")?,
+    })
+}
+
+/// Columns `status, exit_code, tag, digest, n, sample`.
+pub fn result_group(row: &impl Cols) -> Result<ResultGroup> {
+    Ok(ResultGroup {
+        key: GroupKey {
+            status: coded(row, "status", HostTaskStatus::from_code)?,
+            exit_code: row.opt_i32("exit_code")?,
+            tag: row.opt_text("tag")?,
+            digest: row.opt_text("digest")?,
+        },
+        host_count: row.u64("n")?,
+        sample_host_id: row.i64("sample")?,
+    })
+}
+
+/// Columns `byte_offset, data` of a log chunk.
+pub fn log_piece(row: &impl Cols) -> Result<(u64, Vec<u8>)> {
+    Ok((row.u64("byte_offset")?, row.bytes("data")?))
+}
