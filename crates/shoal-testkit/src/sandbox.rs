@@ -148,6 +148,13 @@ impl Sandbox {
             .with_context(|| format!("creating a sandbox dir in {}", parent.display()))?;
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir)?;
+        // Sandbox hosts get their own tmpfs on /tmp, which hides a binary built in a checkout
+        // under /tmp; the sandbox dir is outside /tmp, so the hosts run a copy kept there.
+        let bins = if net.is_some() {
+            bins.with_agent_copied_to(dir.path())?
+        } else {
+            bins
+        };
 
         let agent_ip = match &net {
             Some(slot) => IpAddr::V4(slot.bridge_ip()),

@@ -19,6 +19,17 @@ pub struct Bins {
 }
 
 impl Bins {
+    /// The same binaries, with `shoal-agent` copied into `dir` (kept executable).
+    pub fn with_agent_copied_to(self, dir: &Path) -> anyhow::Result<Bins> {
+        let agent = dir.join("shoal-agent");
+        std::fs::copy(&self.agent, &agent)
+            .with_context(|| format!("copying {} into {}", self.agent.display(), dir.display()))?;
+        Ok(Bins {
+            shoal: self.shoal,
+            agent,
+        })
+    }
+
     /// Finds `shoal` and `shoal-agent`: in `$SHOAL_BIN_DIR`, next to the running executable
     /// (`target/<profile>/` for binaries, `target/<profile>/deps/` for tests), in
     /// `$CARGO_TARGET_DIR/debug`, or in `<workspace>/target/debug`.
