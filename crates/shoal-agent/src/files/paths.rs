@@ -319,17 +319,30 @@ fn walk(
     rel_base: &Path,
     keep: &mut dyn FnMut(&Path) -> bool,
 ) -> Result<(), PathError> {
+    let root = dir.to_owned();
     let mut stack = vec![(dir.to_owned(), rel_base.to_owned())];
     while let Some((dir, rel)) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| PathError::from_io(&dir, e))?;
+        // Entries may vanish while we walk a live tree (log rotation, temporary files): what
+        // disappears is skipped; only a missing starting directory is an error.
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if dir != root && is_absent(&e) => continue,
+            Err(e) => return Err(PathError::from_io(&dir, e)),
+        };
         for entry in entries {
             out.visit()?;
-            let entry = entry.map_err(|e| PathError::from_io(&dir, e))?;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(e) if is_absent(&e) => continue,
+                Err(e) => return Err(PathError::from_io(&dir, e)),
+            };
             let path = entry.path();
             let rel = rel.join(entry.file_name());
-            let file_type = entry
-                .file_type()
-                .map_err(|e| PathError::from_io(&path, e))?;
+            let file_type = match entry.file_type() {
+                Ok(t) => t,
+                Err(e) if is_absent(&e) => continue,
+                Err(e) => return Err(PathError::from_io(&path, e)),
+            };
             if file_type.is_dir() {
                 stack.push((path, rel));
                 continue;
@@ -345,6 +358,7 @@ fn walk(
                 Err(e) if file_type.is_symlink() => {
                     tracing::debug!(path = %path.display(), error = %e, "skipping unresolvable symlink");
                 }
+                Err(e) if is_absent(&e) => {}
                 Err(e) => return Err(PathError::from_io(&path, e)),
             }
         }
