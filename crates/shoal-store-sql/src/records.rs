@@ -4,8 +4,8 @@
 use crate::Cols;
 use shoal_store::backend::overlay_labels;
 use shoal_store::{
-    AgentAuth, Error, Group, GroupKey, Host, HostLabelRow, Job, OpenTask, Result, ResultGroup,
-    Scope, Step, TaskRow, TokenKind, TokenRecord,
+    AgentAuth, Error, FileStatus, FileTaskKey, FileTaskRow, Group, GroupKey, Host, HostLabelRow,
+    Job, OpenTask, Result, ResultGroup, Scope, Step, TaskRow, TokenKind, TokenRecord, Upload,
 };
 use shoal_types::{
     AgentStatus, HostTaskStatus, JobType, Labels, LaunchMode, RunStatus, StepType, TaskKey,
@@ -219,4 +219,51 @@ pub fn result_group(row: &impl Cols) -> Result<ResultGroup> {
 /// Columns `byte_offset, data` of a log chunk.
 pub fn log_piece(row: &impl Cols) -> Result<(u64, Vec<u8>)> {
     Ok((row.u64("byte_offset")?, row.bytes("data")?))
+}
+
+/// Columns `step_id, attempt, mode, host_id, source_host_id, source_path, dest_path, ip,
+/// hostname, source_ip, source_hostname, size, bytes_done, speed, status, error, started_at,
+/// ended_at`.
+pub fn file_task_row(row: &impl Cols) -> Result<FileTaskRow> {
+    let mode = row.code("mode")?;
+    Ok(FileTaskRow {
+        key: FileTaskKey {
+            step_id: row.i64("step_id")?,
+            attempt: row.u32("attempt")?,
+            mode: u8::try_from(mode).map_err(|_| Error::Corrupt(format!("column mode: {mode}")))?,
+            host_id: row.i64("host_id")?,
+            source_host_id: row.opt_i64("source_host_id")?,
+            source_path: row.text("source_path")?,
+            dest_path: row.text("dest_path")?,
+        },
+        ip: row.text("ip")?,
+        hostname: row.text("hostname")?,
+        source_ip: row.opt_text("source_ip")?,
+        source_hostname: row.opt_text("source_hostname")?,
+        size: row.u64("size")?,
+        bytes_done: row.u64("bytes_done")?,
+        speed: row.u64("speed")?,
+        status: coded(row, "status", FileStatus::from_code)?,
+        error: row.opt_text("error")?,
+        started_at: row.opt_i64("started_at")?,
+        ended_at: row.opt_i64("ended_at")?,
+    })
+}
+
+/// Columns `status, n`: file transfers per status.
+pub fn file_status_count(row: &impl Cols) -> Result<(FileStatus, u64)> {
+    Ok((coded(row, "status", FileStatus::from_code)?, row.u64("n")?))
+}
+
+/// Columns `id, name, size, chunks, created_by, created_at, last_used_at` of an upload.
+pub fn upload(row: &impl Cols) -> Result<Upload> {
+    Ok(Upload {
+        id: row.text("id")?,
+        name: row.text("name")?,
+        size: row.u64("size")?,
+        chunks: row.json("chunks")?,
+        created_by: row.text("created_by")?,
+        created_at: row.i64("created_at")?,
+        last_used_at: row.i64("last_used_at")?,
+    })
 }

@@ -11,16 +11,18 @@
 
 mod admin;
 mod bind;
+mod files;
 mod hosts;
 mod jobs;
 mod tasks;
 
 use async_trait::async_trait;
 use shoal_store::{
-    AgentAuth, AgentStatusChange, CreatedJob, Error, Group, Host, HostFilter, HostLabelRow, Job,
-    JobFilter, JobTransition, LogSlice, NewAttempt, NewGroup, NewHost, NewJob, NewToken, OpenTask,
-    Page, Paged, Result, ResultGroup, Scope, Step, StepTransition, Store, TaskBatch, TaskFilter,
-    TaskRow, TokenRecord,
+    AgentAuth, AgentStatusChange, CreatedJob, Error, FileProgress, FileStatus, FileTaskFilter,
+    FileTaskRow, Group, Host, HostFilter, HostLabelRow, Job, JobFilter, JobTransition, LogSlice,
+    NewAttempt, NewFileTask, NewGroup, NewHost, NewJob, NewToken, NewUpload, OpenTask, Page, Paged,
+    Result, ResultGroup, Scope, Step, StepTransition, Store, TaskBatch, TaskFilter, TaskRow,
+    TokenRecord, Upload,
 };
 use shoal_types::{
     AgentStatus, HostFacts, HostId, HostTaskStatus, JobId, Labels, ScopeId, StepId, TaskKey, UnixMs,
@@ -275,5 +277,42 @@ impl Store for SqliteStore {
     }
     async fn read_log(&self, key: TaskKey, offset: u64, limit: u64) -> Result<LogSlice> {
         tasks::read_log(self, key, offset, limit).await
+    }
+
+    async fn insert_file_tasks(&self, tasks: &[NewFileTask]) -> Result<()> {
+        files::insert_file_tasks(self, tasks).await
+    }
+    async fn apply_file_progress(&self, progress: &[FileProgress]) -> Result<()> {
+        files::apply_file_progress(self, progress).await
+    }
+    async fn list_file_tasks(
+        &self,
+        filter: &FileTaskFilter,
+        page: Page,
+    ) -> Result<Paged<FileTaskRow>> {
+        files::list_file_tasks(self, filter, page).await
+    }
+    async fn file_task_counts(
+        &self,
+        step_id: StepId,
+        attempt: u32,
+    ) -> Result<Vec<(FileStatus, u64)>> {
+        files::file_task_counts(self, step_id, attempt).await
+    }
+
+    async fn put_upload(&self, upload: NewUpload) -> Result<Upload> {
+        files::put_upload(self, upload).await
+    }
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>> {
+        files::get_upload(self, id).await
+    }
+    async fn ref_upload(&self, upload_id: &str, step_id: StepId) -> Result<()> {
+        files::ref_upload(self, upload_id, step_id).await
+    }
+    async fn expired_uploads(&self, unused_before: UnixMs) -> Result<Vec<String>> {
+        files::expired_uploads(self, unused_before).await
+    }
+    async fn delete_uploads(&self, ids: &[String]) -> Result<Vec<String>> {
+        files::delete_uploads(self, ids).await
     }
 }

@@ -2,9 +2,12 @@
 //! are not SQL (which log bytes to keep, which update wins, how results are ordered) are
 //! written once.
 
-use crate::{AgentStatusChange, LogChunk, ResultGroup, TaskResult, TaskUpdate};
+use crate::{
+    AgentStatusChange, FileProgress, FileStatus, FileTaskKey, LogChunk, ResultGroup, TaskResult,
+    TaskUpdate,
+};
 use shoal_types::{HostId, Labels, TaskKey, UnixMs};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Effective labels of a host: the agent's config labels overlaid by the user's.
 pub fn overlay_labels(agent: &Labels, user: &Labels) -> Labels {
@@ -76,6 +79,58 @@ pub fn split_updates(updates: &[TaskUpdate]) -> (Vec<(TaskKey, UnixMs)>, Vec<&Ta
         }
     }
     (started, finished)
+}
+
+/// The progress reports of one batch folded into one update per file transfer row, as if
+/// applied in order: the latest non-terminal report sets status, speed and error, the first
+/// terminal report ends the row (later ones are dropped), `bytes_done` is the largest seen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MergedProgress<'a> {
+    pub key: &'a FileTaskKey,
+    pub status: FileStatus,
+    pub bytes_done: u64,
+    pub speed: u64,
+    pub error: Option<&'a str>,
+    /// When the row left `Waiting`, if it did in this batch.
+    pub started_at: Option<UnixMs>,
+    /// When the row ended, if it did in this batch.
+    pub ended_at: Option<UnixMs>,
+}
+
+/// Folds progress reports per row (see [`MergedProgress`]); the result is in key order, so
+/// that backends touch rows in one order.
+pub fn merge_file_progress(progress: &[FileProgress]) -> Vec<MergedProgress<'_>> {
+    let mut merged: BTreeMap<&FileTaskKey, MergedProgress<'_>> = BTreeMap::new();
+    for p in progress {
+        let started = (p.status != FileStatus::Waiting).then_some(p.at);
+        let ended = p.status.is_terminal().then_some(p.at);
+        match merged.get_mut(&p.key) {
+            None => {
+                merged.insert(
+                    &p.key,
+                    MergedProgress {
+                        key: &p.key,
+                        status: p.status,
+                        bytes_done: p.bytes_done,
+                        speed: p.speed,
+                        error: p.error.as_deref(),
+                        started_at: started,
+                        ended_at: ended,
+                    },
+                );
+            }
+            Some(m) if m.status.is_terminal() => {}
+            Some(m) => {
+                m.status = p.status;
+                m.bytes_done = m.bytes_done.max(p.bytes_done);
+                m.speed = p.speed;
+                m.error = p.error.as_deref().or(m.error);
+                m.started_at = m.started_at.or(started);
+                m.ended_at = ended;
+            }
+        }
+    }
+    merged.into_values().collect()
 }
 
 /// The last change of each host (as if the changes were applied in order), by host id.
@@ -166,6 +221,62 @@ mod tests {
         let got: Vec<(u64, &[u8])> = kept.iter().map(|c| (c.offset, c.data)).collect();
         assert_eq!(got, vec![(3, &b"lo"[..]), (5, &b" world"[..])]);
         assert_eq!(lens[&key(1)], 11);
+    }
+
+    fn progress(path: &str, status: FileStatus, bytes_done: u64, at: UnixMs) -> FileProgress {
+        FileProgress {
+            key: FileTaskKey {
+                step_id: 1,
+                attempt: 0,
+                mode: crate::FILE_MODE_DOWNLOAD,
+                host_id: 2,
+                source_host_id: None,
+                source_path: path.to_string(),
+                dest_path: format!("/dst{path}"),
+            },
+            status,
+            bytes_done,
+            speed: at as u64,
+            error: None,
+            at,
+        }
+    }
+
+    #[test]
+    fn merge_folds_progress_per_row() {
+        // Pins the in-batch rules: largest bytes_done, first start, first terminal wins.
+        let mut failed = progress("/a", FileStatus::Failed, 0, 5);
+        failed.error = Some("late".to_string());
+        let all = [
+            progress("/b", FileStatus::Waiting, 0, 1),
+            progress("/a", FileStatus::Downloading, 40, 2),
+            progress("/a", FileStatus::Downloading, 10, 3),
+            progress("/a", FileStatus::Success, 100, 4),
+            failed,
+            progress("/b", FileStatus::Downloading, 7, 6),
+        ];
+        let merged = merge_file_progress(&all);
+        let got: Vec<_> = merged
+            .iter()
+            .map(|m| {
+                (
+                    m.key.source_path.as_str(),
+                    m.status,
+                    m.bytes_done,
+                    m.speed,
+                    m.error,
+                    m.started_at,
+                    m.ended_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/a", FileStatus::Success, 100, 4, None, Some(2), Some(4)),
+                ("/b", FileStatus::Downloading, 7, 6, None, Some(6), None),
+            ]
+        );
     }
 
     #[test]

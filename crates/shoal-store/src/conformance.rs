@@ -13,20 +13,24 @@
 //! The cases panic (they are tests); they use fixed timestamps, never the clock.
 
 mod admin;
+mod files;
 mod hosts;
 mod inventory;
 mod jobs;
 mod results;
 mod runs;
 mod tasks;
+mod uploads;
 
 pub use admin::*;
+pub use files::*;
 pub use hosts::*;
 pub use inventory::*;
 pub use jobs::*;
 pub use results::*;
 pub use runs::*;
 pub use tasks::*;
+pub use uploads::*;
 
 use crate::{
     CreatedJob, Host, LogChunk, NewHost, NewJob, NewStep, Page, Store, TaskBatch, TaskFilter,
@@ -69,6 +73,11 @@ macro_rules! conformance_tests {
             result_groups_and_counts,
             list_tasks_filters_and_pages,
             open_tasks_lists_non_terminal,
+            file_tasks_insert_list_and_conflict,
+            file_progress_is_idempotent_and_monotonic,
+            file_tasks_in_bulk_and_counts,
+            uploads_put_is_idempotent,
+            uploads_expire_unless_a_live_step_uses_them,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

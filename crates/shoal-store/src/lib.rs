@@ -11,6 +11,8 @@
 //!   a log chunk that overlaps stored bytes only adds the bytes past the stored end, and a task
 //!   that is already terminal keeps its first result.
 //! - Logs are append-only chunks keyed by (step, attempt, host, offset), never a row per line.
+//! - [`Store::apply_file_progress`] is idempotent and monotonic: bytes done never decrease and a
+//!   file transfer that is terminal never changes again.
 
 pub mod backend;
 pub mod conformance;
@@ -139,6 +141,42 @@ pub trait Store: Send + Sync + 'static {
     /// (batched) and sets the step (and its job) running. Fails with `Conflict` if the step's
     /// current attempt is not `expected_attempt`.
     async fn start_attempt(&self, attempt: &NewAttempt) -> Result<()>;
+
+    // ---- file transfers (bk-job file logs) ----------------------------------------------
+    /// Inserts per-file transfer rows (batched, one transaction). A key that exists already,
+    /// or appears twice in `tasks`, is a `Conflict` and nothing is inserted.
+    async fn insert_file_tasks(&self, tasks: &[NewFileTask]) -> Result<()>;
+    /// Applies progress reports in one transaction, idempotently: `bytes_done` never
+    /// decreases, a terminal row (success or failed) never changes again (within a batch the
+    /// first terminal report of a row wins), and reports on unknown rows are ignored.
+    async fn apply_file_progress(&self, progress: &[FileProgress]) -> Result<()>;
+    /// File transfer rows of one attempt, with host addresses, filtered and paged; ordered by
+    /// mode, host, source host (none first), source path and destination path.
+    async fn list_file_tasks(
+        &self,
+        filter: &FileTaskFilter,
+        page: Page,
+    ) -> Result<Paged<FileTaskRow>>;
+    /// Counts of download-side rows by status for one attempt of a step.
+    async fn file_task_counts(
+        &self,
+        step_id: StepId,
+        attempt: u32,
+    ) -> Result<Vec<(FileStatus, u64)>>;
+
+    // ---- uploads ------------------------------------------------------------------------
+    /// Stores an upload, idempotently on its id: the same content again returns the stored
+    /// row with `last_used_at` raised to `now` (never lowered).
+    async fn put_upload(&self, upload: NewUpload) -> Result<Upload>;
+    async fn get_upload(&self, id: &str) -> Result<Option<Upload>>;
+    /// Records that a step uses an upload (idempotent). `NotFound` if either is missing.
+    async fn ref_upload(&self, upload_id: &str, step_id: StepId) -> Result<()>;
+    /// Ids of uploads last used before `unused_before` that no live step (see
+    /// [`LIVE_RUN_STATUSES`]) refers to, in id order.
+    async fn expired_uploads(&self, unused_before: UnixMs) -> Result<Vec<String>>;
+    /// Deletes uploads (and their step references), except those a live step refers to.
+    /// Returns the ids deleted, in id order.
+    async fn delete_uploads(&self, ids: &[String]) -> Result<Vec<String>>;
 }
 
 /// The statuses in which a job or step is still going.

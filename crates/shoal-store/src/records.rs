@@ -1,6 +1,10 @@
 //! The records the [`crate::Store`] trait reads and writes. Plain data, serialisable so the API
 //! can return most of them as they are.
 
+mod files;
+
+pub use files::*;
+
 use serde::{Deserialize, Serialize};
 use shoal_types::{
     AgentStatus, HostFacts, HostId, HostTaskStatus, JobId, JobType, Labels, LaunchMode, RunStatus,
