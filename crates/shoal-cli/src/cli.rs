@@ -46,6 +46,16 @@ pub struct Global {
         value_name = "PATH"
     )]
     pub token_file: Option<PathBuf>,
+    /// Trust this CA certificate (PEM) for an https:// server, e.g. the server's DATA_DIR/ca.pem
+    /// when it runs with --api-tls.
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "SHOAL_CA",
+        value_name = "PATH"
+    )]
+    pub ca: Option<PathBuf>,
     /// Machine-readable output (JSON) on stdout.
     #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
@@ -102,6 +112,16 @@ pub struct ServerArgs {
     /// Per-host, per-step output cap, e.g. 5MiB [default: 5MiB].
     #[arg(long, value_parser = parse::size, value_name = "BYTES")]
     pub output_cap: Option<u64>,
+    /// Serve the REST API and console over HTTPS with a certificate from the server's own CA
+    /// (clients trust DATA_DIR/ca.pem, e.g. `shoal --ca`).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub api_tls: bool,
+    /// Serve the REST API and console over HTTPS with this certificate chain (PEM).
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

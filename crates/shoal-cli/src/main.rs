@@ -69,9 +69,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
 
 fn ctx(global: &Global) -> anyhow::Result<Ctx> {
     Ok(Ctx {
-        client: Client::new(global.server.clone(), token(global)?),
+        client: client(global)?,
         json: global.json,
     })
+}
+
+fn client(global: &Global) -> anyhow::Result<Client> {
+    let token = token(global)?;
+    let Some(path) = &global.ca else {
+        return Ok(Client::new(global.server.clone(), token));
+    };
+    let pem = std::fs::read(path)
+        .map_err(|e| usage(format!("cannot read the CA file {}: {e}", path.display())))?;
+    Client::with_ca(global.server.clone(), token, &pem)
+        .map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
 /// `--token` wins over `--token-file`; an empty token counts as none.
@@ -111,6 +122,7 @@ mod tests {
             server: "http://x".into(),
             token: token.map(String::from),
             token_file: file,
+            ca: None,
             json: false,
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::cli::ServerArgs;
 use crate::exit::{Exit, usage};
-use shoal_server::Options;
+use shoal_server::{ApiTls, Options};
 use std::time::Duration;
 
 pub fn options(args: ServerArgs) -> Options {
@@ -27,6 +27,11 @@ pub fn options(args: ServerArgs) -> Options {
     if let Some(c) = args.output_cap {
         o.output_cap = c;
     }
+    o.api_tls = match (args.api_tls, args.tls_cert, args.tls_key) {
+        (_, Some(cert), Some(key)) => ApiTls::Files { cert, key },
+        (true, _, _) => ApiTls::SelfIssued,
+        _ => ApiTls::Off,
+    };
     o
 }
 

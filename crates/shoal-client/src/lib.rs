@@ -78,6 +78,29 @@ impl Client {
         Client { http, base, token }
     }
 
+    /// Like [`Client::new`], trusting `ca_pem` (PEM, one or more certificates) in addition to
+    /// the system's roots: for a server that serves HTTPS with its own CA (`--api-tls`).
+    pub fn with_ca(
+        base_url: impl Into<String>,
+        token: Option<String>,
+        ca_pem: &[u8],
+    ) -> Result<Client> {
+        let certs = reqwest::Certificate::from_pem_bundle(ca_pem)
+            .map_err(|e| Error::Invalid(format!("not a PEM certificate: {e}")))?;
+        if certs.is_empty() {
+            return Err(Error::Invalid("no certificate in the CA file".into()));
+        }
+        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::Invalid(format!("cannot set up TLS: {e}")))?;
+        let base = base_url.into().trim_end_matches('/').to_string();
+        Ok(Client { http, base, token })
+    }
+
     pub fn base_url(&self) -> &str {
         &self.base
     }

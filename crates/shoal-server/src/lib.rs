@@ -22,7 +22,7 @@ mod tls;
 mod tracker;
 mod writer;
 
-pub use options::Options;
+pub use options::{ApiTls, Options};
 
 use anyhow::Context as _;
 use app::{App, Inner};
@@ -63,7 +63,7 @@ pub async fn run(
     let gateway = tokio::spawn(gateway::serve(
         app.clone(),
         agent_listener,
-        tls,
+        tls.clone(),
         cancel.clone(),
     ));
 
@@ -76,11 +76,34 @@ pub async fn run(
     );
     let router = api::router(app.clone());
     let http_cancel = cancel.clone();
-    let serve = axum::serve(http_listener, router).with_graceful_shutdown(async move {
-        shutdown.await;
-        http_cancel.cancel();
-    });
-    serve.await.context("serving the API")?;
+    match tls::api_config(&opts.api_tls, &tls)? {
+        None => {
+            let serve = axum::serve(http_listener, router).with_graceful_shutdown(async move {
+                shutdown.await;
+                http_cancel.cancel();
+            });
+            serve.await.context("serving the API")?;
+        }
+        Some(config) => {
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                http_cancel.cancel();
+                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            let listener = http_listener
+                .into_std()
+                .context("preparing the API listener")?;
+            let config = axum_server::tls_rustls::RustlsConfig::from_config(config);
+            axum_server::from_tcp_rustls(listener, config)
+                .context("serving the API over TLS")?
+                .handle(handle)
+                .serve(router.into_make_service())
+                .await
+                .context("serving the API over TLS")?;
+        }
+    }
     // HTTP has drained; stop agent sessions and background loops, then let queued results land.
     cancel.cancel();
     let _ = gateway.await;

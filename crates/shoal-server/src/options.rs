@@ -24,6 +24,21 @@ pub struct Options {
     pub heartbeat_secs: u32,
     /// Per-host, per-step output cap in bytes.
     pub output_cap: u64,
+    /// Whether and how the REST API and console are served over TLS.
+    pub api_tls: ApiTls,
+}
+
+/// TLS for the REST API and console.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ApiTls {
+    /// Plain HTTP (fine on loopback; put a TLS proxy in front otherwise).
+    #[default]
+    Off,
+    /// HTTPS with a certificate issued by the server's own CA (`ca.pem` in the data directory),
+    /// valid for localhost, the host's addresses and `--agent-name`s.
+    SelfIssued,
+    /// HTTPS with the operator's certificate chain and key (PEM files).
+    Files { cert: PathBuf, key: PathBuf },
 }
 
 impl Default for Options {
@@ -37,6 +52,7 @@ impl Default for Options {
             agent_lost_grace: Duration::from_secs(60),
             heartbeat_secs: 5,
             output_cap: shoal_types::limits::OUTPUT_CAP_DEFAULT,
+            api_tls: ApiTls::Off,
         }
     }
 }
@@ -55,6 +71,15 @@ impl Options {
             (1024..=1024 * 1024 * 1024).contains(&self.output_cap),
             "--output-cap must be between 1 KiB and 1 GiB"
         );
+        if let ApiTls::Files { cert, key } = &self.api_tls {
+            for (what, path) in [("--tls-cert", cert), ("--tls-key", key)] {
+                anyhow::ensure!(
+                    path.is_file(),
+                    "{what} {} is not a readable file",
+                    path.display()
+                );
+            }
+        }
         if let Some(url) = &self.database_url {
             anyhow::ensure!(
                 url.starts_with("postgres://") || url.starts_with("postgresql://"),

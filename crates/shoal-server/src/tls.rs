@@ -75,3 +75,38 @@ fn local_addresses() -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// The TLS configuration of the REST API, if it is served over TLS: the agent endpoint's
+/// certificate (issued by the server's CA) or the operator's PEM files, with HTTP/2 offered.
+pub fn api_config(
+    api_tls: &crate::options::ApiTls,
+    agent: &Arc<rustls::ServerConfig>,
+) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    use crate::options::ApiTls;
+    let mut config = match api_tls {
+        ApiTls::Off => return Ok(None),
+        ApiTls::SelfIssued => (**agent).clone(),
+        ApiTls::Files { cert, key } => {
+            let open = |p: &Path| {
+                std::fs::File::open(p)
+                    .map(std::io::BufReader::new)
+                    .with_context(|| format!("opening {}", p.display()))
+            };
+            let chain = rustls_pemfile::certs(&mut open(cert)?)
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("reading certificates from {}", cert.display()))?;
+            anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
+            let key_der = rustls_pemfile::private_key(&mut open(key)?)
+                .with_context(|| format!("reading the key from {}", key.display()))?
+                .with_context(|| format!("{} holds no private key", key.display()))?;
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_single_cert(chain, key_der)
+                .context("the API certificate and key do not match")?
+        }
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Some(Arc::new(config)))
+}
