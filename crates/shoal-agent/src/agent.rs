@@ -5,6 +5,8 @@ use crate::config::Options;
 use crate::conn::{self, Error};
 use crate::identity::Identity;
 use crate::tasks::Tasks;
+use anyhow::Context as _;
+use shoal_proto::RejectCode;
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::time::Instant;
 
@@ -42,6 +44,16 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::R
                 backoff.reset();
                 continue;
             }
+            Err(Error::Rejected {
+                code: RejectCode::UnknownAgent,
+                ..
+            }) if opts.conn.enroll_token.is_some() => {
+                // The server has no record of this identity (its database was replaced, or this
+                // is another server): enroll again. Revoked agents get `Revoked`, never this.
+                re_enroll(&opts.conn.identity_path(), &tasks)?;
+                backoff.reset();
+                continue;
+            }
             Err(e) if e.needs_operator() => {
                 tracing::error!(error = %e, "the server refuses this agent; retrying slowly");
                 backoff.slow_delay()
@@ -59,6 +71,19 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::R
     }
     tracing::info!("shoal-agent stopping");
     tasks.kill_all_now();
+    Ok(())
+}
+
+/// Moves an identity the server does not know aside (kept for the operator, never used again)
+/// and forgets the tasks spooled under it: their keys name a host of the other database.
+fn re_enroll(identity_path: &std::path::Path, tasks: &Tasks) -> anyhow::Result<()> {
+    let stale = identity_path.with_extension(format!("json.unknown-{}", crate::exec::now_ms()));
+    std::fs::rename(identity_path, &stale)
+        .with_context(|| format!("moving the unknown identity to {}", stale.display()))?;
+    for key in tasks.known() {
+        tasks.forget(&key);
+    }
+    tracing::warn!(old_identity = %stale.display(), "the server does not know this agent; enrolling again");
     Ok(())
 }
 

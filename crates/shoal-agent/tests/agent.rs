@@ -383,6 +383,43 @@ async fn rejected_agent_retries_slowly() {
 }
 
 #[tokio::test]
+async fn an_agent_the_server_does_not_know_enrolls_again() {
+    let pki = common::pki();
+    let (addr, mut peers) = common::listen(pki.acceptor.clone()).await;
+    let state = pki.dir.path().join("state");
+    write_identity(&state);
+    let agent = start_agent(addr, &pki.ca_path, &state);
+    let mut peer = next_peer(&mut peers, 10).await;
+    assert!(matches!(peer.recv().await, Some(AgentMsg::Hello { .. })));
+    peer.send(&ServerMsg::Rejected {
+        code: RejectCode::UnknownAgent,
+        message: "unknown agent id".into(),
+    })
+    .await;
+    drop(peer);
+    // It comes straight back, enrolling with its token rather than repeating the old hello.
+    let mut peer = next_peer(&mut peers, 3).await;
+    match peer.recv().await {
+        Some(AgentMsg::Enroll { token, .. }) => assert_eq!(token, "tok-123"),
+        other => panic!("expected a new enrollment, got {other:?}"),
+    }
+    assert!(
+        !state.join("identity.json").exists(),
+        "the unknown identity must not be reused"
+    );
+    let kept = std::fs::read_dir(&state)
+        .expect("state dir")
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("identity.json.unknown-")
+        });
+    assert!(kept, "the old identity is kept aside for the operator");
+    agent.stop().await;
+}
+
+#[tokio::test]
 async fn refuses_a_server_outside_the_ca() {
     let pki = common::pki();
     let other = common::pki(); // a server whose certificate the agent's CA did not sign
