@@ -240,7 +240,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 key,
                 spec,
                 output_cap,
-            } => tasks.run(key, spec, output_cap),
+            } => tasks.run(key, std::sync::Arc::unwrap_or_clone(spec), output_cap),
             ServerMsg::Kill { key } => tasks.kill(&key),
             ServerMsg::Ack {
                 key,

@@ -16,8 +16,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-fn spec(content: &str) -> ScriptSpec {
-    ScriptSpec {
+fn spec(content: &str) -> std::sync::Arc<ScriptSpec> {
+    std::sync::Arc::new(ScriptSpec {
         language: Language::Shell,
         content: content.to_owned(),
         args: vec![],
@@ -26,7 +26,7 @@ fn spec(content: &str) -> ScriptSpec {
         login_env: false,
         workdir: String::new(),
         timeout_secs: 30,
-    }
+    })
 }
 
 fn key(step_id: i64) -> TaskKey {

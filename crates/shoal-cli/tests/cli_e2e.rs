@@ -119,6 +119,21 @@ fn run_prints_groups_and_exit_codes() {
     assert!(text.contains("hello from shoal"), "{text}");
     assert!(out.stderr.contains("job "), "{}", out.stderr);
 
+    // A multi-MiB script reaches the agents in one frame and runs.
+    let big = server.dir.path().join("big.sh");
+    let padding = format!("# {}\n", "x".repeat(1000)).repeat(3 * 1024);
+    std::fs::write(&big, format!("{padding}echo big script ran\n")).expect("big script");
+    let out = server
+        .shoal(&[
+            "run",
+            "--label",
+            "e2e=true",
+            "-f",
+            big.to_str().expect("path"),
+        ])
+        .expect_code(0);
+    assert!(out.text().contains("big script ran"), "{}", out.text());
+
     // One host fails (the first to create the lock dir): exit 1, and two groups.
     let lock = server.dir.path().join("first-one-fails");
     let script = format!("mkdir {} 2>/dev/null && exit 3; echo fine", lock.display());

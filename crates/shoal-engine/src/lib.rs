@@ -94,11 +94,6 @@ pub fn retry_plan(
         .collect()
 }
 
-/// The host status for a task that ended because its agent went away or never came.
-pub fn lost_agent_status() -> HostTaskStatus {
-    HostTaskStatus::AgentAbnormal
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,8 +26,10 @@ pub use shoal_types::TaskKey;
 /// Bumped on every incompatible change. The server rejects agents of another version.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// Largest frame either side sends or accepts.
-pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+/// Largest frame either side sends or accepts. A `Run` carries the whole script (up to
+/// `shoal_types::limits::SCRIPT_MAX_BYTES`, more once JSON-escaped); the server refuses scripts
+/// whose message would not fit.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 
 /// Largest `data` in one [`AgentMsg::Output`]; leaves room for base64 and JSON in a frame.
 pub const MAX_OUTPUT_CHUNK: usize = 256 * 1024;
@@ -95,7 +97,8 @@ pub enum ServerMsg {
     /// Run a script. Idempotent: a `Run` for a key the agent already knows is ignored.
     Run {
         key: TaskKey,
-        spec: ScriptSpec,
+        /// Shared: one step's spec is queued for every host without a copy per host.
+        spec: std::sync::Arc<ScriptSpec>,
         /// Per-host output cap in bytes; output past it is dropped and marked truncated.
         output_cap: u64,
     },
@@ -250,7 +253,7 @@ mod tests {
         }
         let run = ServerMsg::Run {
             key,
-            spec: ScriptSpec {
+            spec: std::sync::Arc::new(ScriptSpec {
                 language: Language::Python,
                 content: "print(1)".into(),
                 args: vec!["a b".into()],
@@ -259,7 +262,7 @@ mod tests {
                 login_env: false,
                 workdir: String::new(),
                 timeout_secs: 5,
-            },
+            }),
             output_cap: 100,
         };
         let back: ServerMsg = decode(&encode(&run).unwrap()).unwrap();

@@ -142,7 +142,7 @@ impl Active {
         }
         Some(shoal_proto::ServerMsg::Run {
             key,
-            spec: (*step.spec).clone(),
+            spec: step.spec.clone(),
             output_cap,
         })
     }

@@ -144,6 +144,19 @@ fn validate(req: &ExecuteScriptRequest) -> Result<(ScriptSpec, String), ApiError
         workdir,
         timeout_secs: timeout as u32,
     };
+    // The spec travels to agents in one frame; escaping can grow it well past the script.
+    let encoded = serde_json::to_vec(&spec)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    let room = shoal_proto::MAX_FRAME_BYTES - 4096;
+    if encoded > room {
+        return Err(ApiError::new(
+            ErrorCode::ScriptTooLarge,
+            format!(
+                "the script, params and environment take {encoded} bytes once encoded; the limit is {room}"
+            ),
+        ));
+    }
     Ok((spec, name))
 }
 

@@ -226,6 +226,15 @@ async fn bad_input_gets_stable_codes() {
     check_error(&f, "POST", exec, Some(&big), 413, "SCRIPT_TOO_LARGE").await;
     let huge = format!(r#"{{"script":"{}"}}"#, "x".repeat(17 * 1024 * 1024));
     check_error(&f, "POST", exec, Some(&huge), 413, "PAYLOAD_TOO_LARGE").await;
+    // Fits the 5 MiB script limit, but not one agent frame once JSON-escaped (6 bytes a byte).
+    let escaped = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        vec![1u8; 3 << 20],
+    );
+    let body = format!(
+        r#"{{"script_base64":"{escaped}","language":"shell","targets":{{"host_ids":[1]}}}}"#
+    );
+    check_error(&f, "POST", exec, Some(&body), 413, "SCRIPT_TOO_LARGE").await;
     check_error(&f, "GET", "/api/v1/jobs/999", None, 404, "NOT_FOUND").await;
     check_error(&f, "GET", "/api/v1/jobs/abc", None, 400, "INVALID_ARGUMENT").await;
     check_error(

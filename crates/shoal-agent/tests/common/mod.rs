@@ -230,7 +230,7 @@ pub async fn auto_server(
                                 };
                                 peer.send(&ServerMsg::Run {
                                     key,
-                                    spec,
+                                    spec: spec.into(),
                                     output_cap: 1024,
                                 })
                                 .await;

@@ -108,7 +108,24 @@ where
     }
 }
 
+/// Scripts above this size count as large frames.
+const LARGE_SCRIPT: usize = 256 * 1024;
+/// Large frames being encoded and written at once, across all sessions: a multi-MiB script sent
+/// to 10,000 hosts must not hold 10,000 encoded copies in write buffers.
+const LARGE_FRAMES_IN_FLIGHT: usize = 16;
+
+fn large_frames() -> &'static tokio::sync::Semaphore {
+    static SEM: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SEM.get_or_init(|| tokio::sync::Semaphore::new(LARGE_FRAMES_IN_FLIGHT))
+}
+
 async fn send<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, msg: &ServerMsg) -> bool {
+    let _permit = match msg {
+        ServerMsg::Run { spec, .. } if spec.content.len() > LARGE_SCRIPT => {
+            large_frames().acquire().await.ok()
+        }
+        _ => None,
+    };
     match shoal_proto::encode(msg) {
         Ok(bytes) => conn.send(bytes::Bytes::from(bytes)).await.is_ok(),
         Err(e) => {
