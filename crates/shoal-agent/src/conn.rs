@@ -198,6 +198,7 @@ async fn serve_inner<S: AsyncRead + AsyncWrite>(
         facts,
         labels,
         known_tasks: tasks.known(),
+        peer_port: None,
     };
     send(&mut writer, &hello).await?;
     let welcome = match recv(&mut reader, HANDSHAKE_TIMEOUT).await? {
@@ -253,6 +254,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             ServerMsg::Welcome { .. } | ServerMsg::Enrolled { .. } => {
                 tracing::debug!("ignoring handshake message in an established session");
             }
+            other => tracing::debug!(?other, "ignoring a file message (not wired yet)"),
         }
     }
 }

@@ -224,6 +224,7 @@ async fn session(agent: &mut SimAgent, shared: &Shared) -> Result<(), Error> {
         facts,
         labels: sim_labels(),
         known_tasks: agent.tasks.keys().copied().collect(),
+        peer_port: None,
     };
     write(&mut reader, &hello, HANDSHAKE_TIMEOUT).await?;
     let heartbeat = match conn::recv(&mut reader, HANDSHAKE_TIMEOUT).await? {
@@ -311,6 +312,13 @@ async fn serve(
             | ServerMsg::Heartbeat
             | ServerMsg::Welcome { .. }
             | ServerMsg::Enrolled { .. } => {}
+            // Simulated agents announce no peer port, so they get no file messages.
+            ServerMsg::PeerIdentity { .. }
+            | ServerMsg::Scan { .. }
+            | ServerMsg::Fetch { .. }
+            | ServerMsg::Peers { .. }
+            | ServerMsg::ChunkPart { .. }
+            | ServerMsg::Release { .. } => {}
         }
     }
 }

@@ -15,11 +15,26 @@
 //!    them on disk until acknowledged and re-sends them after a reconnect; the server applies them
 //!    idempotently, keyed by [`TaskKey`] and byte offset.
 //!
+//! 4. File steps (only for agents whose `Hello` carries a `peer_port`): after `Welcome` the
+//!    server sends [`ServerMsg::PeerIdentity`]. A source host gets `Scan` and answers
+//!    `Manifest`. A target gets `Fetch` (a task like `Run`: it answers `Started`, `Output`
+//!    with its download log, and `Finished`), asks the tracker `WhoHas`, is answered `Peers`
+//!    (chunk assignments and a [`ticket::Ticket`]), fetches chunks from peers over mutual TLS
+//!    (or from the server as `ChunkPart`s after `GetChunk`), announces `Have`, and reports
+//!    `FileProgress`. Serving hosts report `Served`. `Release` ends a step's file state.
+//!
 //! This crate must not know about sockets, TLS, storage or the async runtime.
+
+pub mod ticket;
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use shoal_types::{HostFacts, HostId, Labels, ScriptSpec, UnixMs};
+use shoal_types::files::{
+    ChunkRef, DirMode, FileError, FileErrorCode, FileManifest, Hash, hash_hex, hashes_hex,
+};
+use shoal_types::{HostFacts, HostId, Labels, ScriptSpec, StepId, UnixMs};
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 pub use shoal_types::TaskKey;
 
@@ -53,6 +68,10 @@ pub enum AgentMsg {
         /// Tasks the agent is running or still holds results for, so the server knows which
         /// dispatched tasks survived and which were lost.
         known_tasks: Vec<TaskKey>,
+        /// The port this agent serves chunks to its peers on; absent from agents without file
+        /// distribution (they are never sent file messages).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer_port: Option<u16>,
     },
     Heartbeat {
         running: u32,
@@ -74,6 +93,120 @@ pub enum AgentMsg {
         key: TaskKey,
         outcome: Outcome,
     },
+    /// Answer to `Scan` (`key.host_id` is this source host): the files its paths expanded to,
+    /// and per path what could not be read.
+    Manifest {
+        key: TaskKey,
+        files: Vec<FileManifest>,
+        errors: Vec<SourceError>,
+    },
+    /// A target asks the tracker for up to `want` chunk assignments of its `Fetch`. `failed`
+    /// lists earlier assignments that did not deliver (the holder is skipped next time).
+    WhoHas {
+        key: TaskKey,
+        want: u32,
+        #[serde(default)]
+        failed: Vec<FailedFetch>,
+    },
+    /// A target holds these chunks now (verified, in its cache): it can serve them.
+    Have {
+        key: TaskKey,
+        #[serde(with = "hashes_hex")]
+        chunks: Vec<Hash>,
+    },
+    /// Per-file progress of a `Fetch`, at most about once a second, and the final state of each
+    /// file as it ends. Best effort: the task's `Finished` is authoritative.
+    FileProgress {
+        key: TaskKey,
+        files: Vec<FileProgressEntry>,
+    },
+    /// Upload-side accounting of a serving host (`key.host_id` is the server of the bytes):
+    /// bytes served since the last report, per source file path ("" for cached chunks).
+    Served {
+        key: TaskKey,
+        files: Vec<(String, u64)>,
+    },
+    /// A target asks the server for a chunk of an uploaded file (holder host 0).
+    GetChunk {
+        key: TaskKey,
+        #[serde(with = "hash_hex")]
+        hash: Hash,
+    },
+}
+
+/// One source path that yielded no file, or a file that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceError {
+    pub path: String,
+    pub code: FileErrorCode,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedFetch {
+    #[serde(with = "hash_hex")]
+    pub hash: Hash,
+    pub host_id: HostId,
+    /// The chunk arrived but did not match its hash.
+    #[serde(default)]
+    pub corrupt: bool,
+}
+
+/// State of one file of a `Fetch` (`index` into `FetchSpec::files`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileProgressEntry {
+    pub index: u32,
+    pub bytes: u64,
+    /// Bytes per second over the last interval.
+    pub speed: u64,
+    /// The file is complete at its destination.
+    #[serde(default)]
+    pub done: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<FileError>,
+}
+
+/// One file a target writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchFile {
+    /// Absolute destination path.
+    pub dest: String,
+    pub size: u64,
+    pub mode: u32,
+    pub chunks: Vec<ChunkRef>,
+    /// The source host (for the log); 0 for uploads.
+    pub source_host_id: HostId,
+    /// The source file path, or the upload name (for the log).
+    pub source_path: String,
+}
+
+/// What a target of a file step does: shared by every target with the same file list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchSpec {
+    pub files: Vec<FetchFile>,
+    /// Owner of the written files and created directories ("" = the agent's account).
+    pub account: String,
+    pub dir_mode: DirMode,
+    /// Bytes per second, per host.
+    pub download_limit: Option<u64>,
+    pub upload_limit: Option<u64>,
+    pub timeout_secs: u32,
+}
+
+/// A holder of a chunk. `host_id` 0 is the server itself (ask with `GetChunk`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerAddr {
+    pub host_id: HostId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<SocketAddr>,
+}
+
+/// A chunk to fetch and where from, best holder first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    #[serde(with = "hash_hex")]
+    pub hash: Hash,
+    pub holders: Vec<PeerAddr>,
 }
 
 /// Messages from the server to the agent.
@@ -121,7 +254,61 @@ pub enum ServerMsg {
     Forget {
         key: TaskKey,
     },
+    /// This agent's peer certificate and key (signed by the server CA, SAN
+    /// `host-<id>.peer.shoal`) and the public key tickets are signed with. Sent after
+    /// `Welcome` to agents that announced a `peer_port`.
+    PeerIdentity {
+        cert_pem: String,
+        key_pem: String,
+        /// Ed25519 public key, hex.
+        ticket_key: String,
+    },
+    /// Expand `paths` on this source host, read as `account`, and answer `Manifest`. The host
+    /// then serves those files' chunks to holders of tickets for `key`'s step attempt until
+    /// `Release`.
+    Scan {
+        key: TaskKey,
+        paths: Vec<String>,
+        account: String,
+    },
+    /// Fetch files (a task: answered with `Started`, `Output`, `Finished`). Idempotent like
+    /// `Run`; `Kill` cancels it.
+    Fetch {
+        key: TaskKey,
+        spec: Arc<FetchSpec>,
+    },
+    /// Answer to `WhoHas`: chunks to fetch now, their holders, and the ticket to show them.
+    /// Empty `assign` with `retry_ms`: nothing can be served right now, ask again later.
+    Peers {
+        key: TaskKey,
+        ticket: ticket::Ticket,
+        assign: Vec<Assignment>,
+        #[serde(default)]
+        retry_ms: u32,
+    },
+    /// Part of a chunk the server serves (answer to `GetChunk`), at most [`MAX_CHUNK_PART`]
+    /// bytes; parts come in order, the last has `last`. `error` instead of data: the server
+    /// cannot serve it.
+    ChunkPart {
+        key: TaskKey,
+        #[serde(with = "hash_hex")]
+        hash: Hash,
+        offset: u32,
+        #[serde(with = "b64")]
+        data: Vec<u8>,
+        last: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// The step attempt's file work is over: drop its scan state and cached chunks.
+    Release {
+        step_id: StepId,
+        attempt: u32,
+    },
 }
+
+/// Largest `data` in one [`ServerMsg::ChunkPart`].
+pub const MAX_CHUNK_PART: usize = 512 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -176,6 +363,11 @@ pub enum End {
     /// The script could not be started (interpreter missing, unsupported language, IO error).
     StartFailed {
         reason: String,
+    },
+    /// A file task failed; the first failure's code decides the host status.
+    FileFailed {
+        code: FileErrorCode,
+        message: String,
     },
 }
 
@@ -267,6 +459,69 @@ mod tests {
         };
         let back: ServerMsg = decode(&encode(&run).unwrap()).unwrap();
         assert_eq!(back, run);
+    }
+
+    #[test]
+    fn file_messages_round_trip() {
+        // Pins the file-step wire forms: hashes as hex, chunk data as base64, old agents'
+        // hellos (no peer_port) still parse.
+        let key = TaskKey {
+            step_id: 1,
+            attempt: 0,
+            host_id: 2,
+        };
+        let hash = [7u8; 32];
+        let agent = vec![
+            AgentMsg::Have {
+                key,
+                chunks: vec![hash],
+            },
+            AgentMsg::WhoHas {
+                key,
+                want: 4,
+                failed: vec![FailedFetch {
+                    hash,
+                    host_id: 3,
+                    corrupt: true,
+                }],
+            },
+            AgentMsg::Manifest {
+                key,
+                files: vec![FileManifest {
+                    path: "/a b/c".into(),
+                    rel: "c".into(),
+                    size: 3,
+                    mode: 0o644,
+                    chunks: vec![ChunkRef { hash, size: 3 }],
+                }],
+                errors: vec![SourceError {
+                    path: "/x".into(),
+                    code: FileErrorCode::SourceMissing,
+                    message: "no such file".into(),
+                }],
+            },
+        ];
+        for m in agent {
+            let bytes = encode(&m).unwrap();
+            assert!(String::from_utf8_lossy(&bytes).contains(&"07".repeat(32)));
+            assert_eq!(decode::<AgentMsg>(&bytes).unwrap(), m);
+        }
+        let part = ServerMsg::ChunkPart {
+            key,
+            hash,
+            offset: 0,
+            data: vec![1, 2, 3],
+            last: true,
+            error: None,
+        };
+        assert_eq!(decode::<ServerMsg>(&encode(&part).unwrap()).unwrap(), part);
+        let old_hello = r#"{"type":"hello","protocol":1,"agent_id":"a","secret":"s",
+            "facts":{"hostname":"h","os":"linux","os_version":"","arch":"x86_64","agent_version":"","ips":[]},"labels":{},
+            "known_tasks":[]}"#;
+        match decode::<AgentMsg>(old_hello.as_bytes()) {
+            Ok(AgentMsg::Hello { peer_port, .. }) => assert_eq!(peer_port, None),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

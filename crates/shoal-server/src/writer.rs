@@ -123,6 +123,7 @@ pub fn result_of(key: TaskKey, outcome: &Outcome) -> TaskResult {
             Some(format!("account {account:?} does not exist on the host")),
         ),
         End::StartFailed { reason } => (HostTaskStatus::ScriptFailed, None, Some(reason.clone())),
+        End::FileFailed { code, message } => (code.host_status(), None, Some(message.clone())),
     };
     TaskResult {
         key,

@@ -38,6 +38,10 @@ pub enum ErrorCode {
     TimeoutOutOfRange,
     InvalidSelector,
     InvalidParams,
+    /// A file path that is relative, empty, or not valid for its place.
+    InvalidPath,
+    /// An `upload_id` the server does not hold.
+    UnknownUpload,
     InvalidState,
     Conflict,
     PayloadTooLarge,
@@ -53,7 +57,8 @@ impl ErrorCode {
             PermissionDenied => 403,
             NotFound => 404,
             InvalidArgument | MalformedJson | UnknownHost | UnknownGroup | EmptyTarget
-            | UnknownLanguage | TimeoutOutOfRange | InvalidSelector | InvalidParams => 400,
+            | UnknownLanguage | TimeoutOutOfRange | InvalidSelector | InvalidParams
+            | InvalidPath | UnknownUpload => 400,
             InvalidState | Conflict => 409,
             ScriptTooLarge | PayloadTooLarge => 413,
             Internal => 500,
@@ -312,4 +317,77 @@ impl JobEvent {
             JobEvent::Task { .. } => "task",
         }
     }
+}
+
+/// One source of `POST /api/v1/file-transfers`: exactly one of `file_list` (with `targets`),
+/// `upload_id`, or `inline_content_base64` (with `inline_name`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceRequest {
+    /// Absolute paths on the source hosts: files, directories (trailing `/`, recursive),
+    /// wildcards (`*`, `?`, `[...]`), or `REGEX:<pattern>`. Anything else is literal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub file_list: Vec<String>,
+    /// The source hosts of `file_list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Targets>,
+    /// Account that reads the source files; default: the agent's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// A file uploaded with `POST /api/v1/uploads`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
+    /// The name an uploaded file gets at the target (default: its upload name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A small text file given inline, base64 (at most 1 MiB decoded), written as `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline_content_base64: Option<String>,
+}
+
+/// `POST /api/v1/file-transfers`: distribute files to targets (bk-job's fast_transfer_file).
+/// Answered with [`ExecuteScriptResponse`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTransferRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_id: Option<ScopeId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub file_source_list: Vec<FileSourceRequest>,
+    /// Absolute target directory; `[date:%Y%m%d]` and `[source_ip]` macros allowed.
+    pub file_target_path: String,
+    /// Owner of the written files; default: the agent's own account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    pub targets: Targets,
+    /// `strict` (or 1): the target directory must exist; `force` (or 2, default): create it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_mode: Option<serde_json::Value>,
+    /// `overwrite` (default), `by_source_ip`, `by_date_and_source_ip`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_handling: Option<crate::files::DuplicateMode>,
+    /// Per host upload limit in MB/s (1 MB = 1,048,576 bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_speed_limit: Option<u32>,
+    /// Per host download limit in MB/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_speed_limit: Option<u32>,
+    /// Seconds, 1 to 259200; default 7200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<i64>,
+    /// Default true: targets also fetch from each other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_to_peer: Option<bool>,
+}
+
+/// Answer to `POST /api/v1/uploads?name=NAME` (the body is the raw content).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadResponse {
+    /// Hex BLAKE3 of the content: the `upload_id` to use in file transfers.
+    pub upload_id: String,
+    pub name: String,
+    pub size: u64,
+    /// When it expires unless a transfer uses it (Unix ms).
+    pub expires_at: UnixMs,
 }

@@ -5,6 +5,7 @@
 //! about storage, the network, the async runtime or the console.
 
 pub mod api;
+pub mod files;
 mod selector;
 mod status;
 

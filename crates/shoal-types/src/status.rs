@@ -103,6 +103,10 @@ coded_enum! {
         ScriptTimeout = 102 => "script timeout",
         ScriptTerminated = 103 => "script terminated",
         ScriptNonZeroExit = 104 => "script exit code non-zero",
+        FileFailed = 202 => "file transfer failed",
+        SourceNotFound = 203 => "source file not found",
+        FileSystemError = 301 => "file task system error",
+        FileTimeout = 303 => "file task timeout",
         UserNotExist = 311 => "user does not exist",
         TaskError = 399 => "task execution error",
     }

@@ -16,7 +16,7 @@ pub mod limit;
 pub mod manifest;
 pub mod paths;
 pub mod peer;
-pub mod ticket;
+pub use shoal_proto::ticket;
 
 /// A BLAKE3 hash of one chunk.
 pub type Hash = [u8; 32];

@@ -63,6 +63,7 @@ where
             facts,
             labels,
             known_tasks,
+            peer_port: _,
         } => {
             if protocol != PROTOCOL_VERSION {
                 return reject_version(&mut conn, protocol).await;
@@ -314,6 +315,10 @@ async fn handle_msg<S: AsyncRead + AsyncWrite + Unpin>(
                 "agent repeated its handshake; dropping the session"
             );
             return false;
+        }
+        other => {
+            tracing::debug!(host_id, ?other, "ignoring a file message (not wired yet)");
+            return true;
         }
     };
     if report.key().host_id != host_id {

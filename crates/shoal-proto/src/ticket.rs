@@ -23,7 +23,7 @@ pub struct Ticket {
     pub requester: i64,
     /// Unix milliseconds.
     pub expires_at: i64,
-    #[serde(with = "super::bytes_hex")]
+    #[serde(with = "bytes_hex")]
     pub sig: Vec<u8>,
 }
 
@@ -119,6 +119,20 @@ pub fn key_pair_from_pkcs8(pkcs8: &[u8]) -> Result<Ed25519KeyPair, TicketError> 
 /// The 32-byte public key agents verify with.
 pub fn public_key(key: &Ed25519KeyPair) -> Vec<u8> {
     key.public_key().as_ref().to_vec()
+}
+
+/// Serde for bytes as lowercase hex.
+mod bytes_hex {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        hex::decode(s.as_bytes()).map_err(serde::de::Error::custom)
+    }
 }
 
 #[cfg(test)]
