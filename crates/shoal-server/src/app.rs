@@ -21,6 +21,7 @@ pub struct Inner {
     pub active: Active,
     pub writer: WriterHandle,
     pub events: Arc<Events>,
+    pub uploads: crate::uploads::Uploads,
     pub metrics: PrometheusHandle,
 }
 

@@ -13,13 +13,15 @@ mod app;
 mod auth;
 mod clock;
 mod events;
-mod files;
+mod fsutil;
 mod gateway;
 mod jobs;
 mod options;
 mod targets;
 mod tls;
 mod tracker;
+mod transfer;
+mod uploads;
 mod writer;
 
 pub use options::{ApiTls, Options};
@@ -121,6 +123,7 @@ fn build_app(
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 ) -> (App, tokio::sync::mpsc::Receiver<writer::Report>) {
     let (writer, writer_rx) = writer::WriterHandle::new();
+    let opts_data_dir = opts.data_dir.clone();
     let app = App::new(Inner {
         store,
         opts,
@@ -129,6 +132,7 @@ fn build_app(
         active: Default::default(),
         writer,
         events: Default::default(),
+        uploads: uploads::Uploads::new(&opts_data_dir),
         metrics,
     });
     (app, writer_rx)
@@ -166,7 +170,7 @@ fn server_id(opts: &Options) -> anyhow::Result<String> {
         }
     }
     let id = auth::new_secret("server")[..23].to_string();
-    files::write_atomic(&path, id.as_bytes(), 0o644)?;
+    fsutil::write_atomic(&path, id.as_bytes(), 0o644)?;
     Ok(id)
 }
 
@@ -196,12 +200,12 @@ async fn bootstrap_tokens(app: &App) -> anyhow::Result<()> {
     let scope = shoal_types::DEFAULT_SCOPE;
     let issue = |name: &'static str, kind| async move { api_issue(app, name, kind, scope).await };
     let admin = issue("bootstrap-admin", TokenKind::Api).await?;
-    files::write_private(
+    fsutil::write_private(
         &app.opts.admin_token_path(),
         format!("{admin}\n").as_bytes(),
     )?;
     let enroll = issue("bootstrap-enroll", TokenKind::Enroll).await?;
-    files::write_private(
+    fsutil::write_private(
         &app.opts.enroll_token_path(),
         format!("{enroll}\n").as_bytes(),
     )?;
