@@ -3,6 +3,7 @@
 use crate::backoff::{self, Backoff};
 use crate::config::Options;
 use crate::conn::{self, Error};
+use crate::files::runtime::Files;
 use crate::identity::Identity;
 use crate::tasks::Tasks;
 use anyhow::Context as _;
@@ -25,14 +26,22 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::R
         );
     }
     let tasks = Tasks::open(&state_dir, opts.output_cap)?;
-    tracing::info!(server = %opts.conn.server, state_dir = %state_dir.display(), spooled = tasks.known().len(), "shoal-agent starting");
+    let files = Files::open(&opts.files, &state_dir, &opts.conn.ca).await?;
+    tracing::info!(
+        server = %opts.conn.server,
+        state_dir = %state_dir.display(),
+        spooled = tasks.known().len(),
+        peer_addr = ?files.peer_addr().ok(),
+        cached_chunks = files.cache().len(),
+        "shoal-agent starting"
+    );
 
     let mut backoff = Backoff::default();
     tokio::pin!(shutdown);
     loop {
         let began = Instant::now();
         let result = tokio::select! {
-            r = session(&opts, &tasks, tls.clone()) => r,
+            r = session(&opts, &tasks, &files, tls.clone()) => r,
             () = &mut shutdown => break,
         };
         if began.elapsed() > backoff::HEALTHY_SESSION {
@@ -91,6 +100,7 @@ fn re_enroll(identity_path: &std::path::Path, tasks: &Tasks) -> anyhow::Result<(
 async fn session(
     opts: &Options,
     tasks: &Tasks,
+    files: &Files,
     tls: std::sync::Arc<rustls::ClientConfig>,
 ) -> Result<(), Error> {
     let identity_path = opts.conn.identity_path();
@@ -117,17 +127,23 @@ async fn session(
         tracing::info!("enrolled");
         return Ok(());
     };
-    Err(
-        conn::serve(stream, &identity, facts, opts.labels.clone(), tasks, |w| {
+    Err(conn::serve(
+        stream,
+        &identity,
+        facts,
+        opts.labels.clone(),
+        tasks,
+        Some(files),
+        |w| {
             tracing::info!(
                 host_id = w.host_id,
                 generation = w.generation,
                 heartbeat_secs = w.heartbeat.as_secs(),
                 "connected"
             );
-        })
-        .await,
+        },
     )
+    .await)
 }
 
 /// Creates the state directory (0711). Scripts that run as another account live in

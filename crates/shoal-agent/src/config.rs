@@ -86,6 +86,14 @@ pub struct AgentArgs {
     /// Local upper bound on stored output per task, in bytes (the server's cap applies too).
     #[arg(long, value_name = "BYTES")]
     pub output_cap: Option<u64>,
+    /// Address the peer server (chunks for other agents, mutual TLS) listens on
+    /// [default: 0.0.0.0:0, any free port, announced to the server]. Set a fixed port when a
+    /// firewall must let peers in.
+    #[arg(long, value_name = "ADDR")]
+    pub peer_listen: Option<std::net::SocketAddr>,
+    /// Bound of the chunk cache under STATE_DIR/chunks, in MiB [default: 4096].
+    #[arg(long, value_name = "MIB")]
+    pub chunk_cache_mb: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +121,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub labels: Labels,
     pub output_cap: Option<u64>,
+    pub peer_listen: Option<std::net::SocketAddr>,
+    pub chunk_cache_mb: Option<u64>,
 }
 
 impl FileConfig {
@@ -173,6 +183,23 @@ pub struct Options {
     /// Local cap on stored output per task; the effective cap is the smaller of this and the
     /// server's.
     pub output_cap: Option<u64>,
+    /// File distribution: the peer listener and the chunk cache.
+    pub files: crate::files::runtime::Options,
+}
+
+/// Default `--peer-listen`: every address, any free port.
+pub const PEER_LISTEN_DEFAULT: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+/// Default `--chunk-cache-mb`.
+pub const CHUNK_CACHE_MB_DEFAULT: u64 = 4096;
+
+impl Default for crate::files::runtime::Options {
+    fn default() -> Self {
+        crate::files::runtime::Options {
+            peer_listen: PEER_LISTEN_DEFAULT,
+            cache_bytes: CHUNK_CACHE_MB_DEFAULT << 20,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -202,10 +229,27 @@ impl Options {
         if output_cap == Some(0) {
             return Err(Error::Invalid("--output-cap must be greater than 0".into()));
         }
+        let chunk_cache_mb = args
+            .chunk_cache_mb
+            .or(file.chunk_cache_mb)
+            .unwrap_or(CHUNK_CACHE_MB_DEFAULT);
+        if chunk_cache_mb == 0 {
+            return Err(Error::Invalid(
+                "--chunk-cache-mb must be greater than 0".into(),
+            ));
+        }
+        let files = crate::files::runtime::Options {
+            peer_listen: args
+                .peer_listen
+                .or(file.peer_listen)
+                .unwrap_or(PEER_LISTEN_DEFAULT),
+            cache_bytes: chunk_cache_mb.saturating_mul(1 << 20),
+        };
         Ok(Options {
             conn: Conn::merge(args.conn, file)?,
             labels,
             output_cap,
+            files,
         })
     }
 }
@@ -317,11 +361,32 @@ mod tests {
         assert_eq!(opts.labels.get("a").map(String::as_str), Some("flag"));
         assert_eq!(opts.labels.get("b").map(String::as_str), Some("2"));
         assert_eq!(opts.output_cap, Some(1000));
+        assert_eq!(opts.files.peer_listen, PEER_LISTEN_DEFAULT);
+        assert_eq!(opts.files.cache_bytes, 4096 << 20);
         assert_eq!(
             opts.conn.enroll_token,
             Some(TokenSource::Inline(Secret("tok".into())))
         );
         assert!(!format!("{opts:?}").contains("tok\""));
+    }
+
+    #[test]
+    fn file_flags() {
+        // Pins --peer-listen and --chunk-cache-mb: flags beat the file, 0 MiB is refused.
+        let cli = parse(&["--server", "h:1", "--peer-listen", "127.0.0.1:9000"]);
+        let file: FileConfig = serde_json::from_str(
+            r#"{"ca":"/ca.pem","state_dir":"/st","peer_listen":"0.0.0.0:1","chunk_cache_mb":8}"#,
+        )
+        .expect("json");
+        let opts = Options::merge(cli.agent, file).expect("merge");
+        assert_eq!(opts.files.peer_listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(opts.files.cache_bytes, 8 << 20);
+        let cli = parse(&["--server", "h:1", "--ca", "c", "--state-dir", "s"]);
+        let zero = FileConfig {
+            chunk_cache_mb: Some(0),
+            ..FileConfig::default()
+        };
+        assert!(Options::merge(cli.agent, zero).is_err());
     }
 
     #[test]

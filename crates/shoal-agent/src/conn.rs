@@ -1,6 +1,9 @@
 //! The agent link: TLS (trusting only the configured CA), length-delimited JSON frames, and
 //! one session (enroll, or hello then run until the link breaks).
 
+use crate::files::fetch::Event;
+use crate::files::fetch::download::Part;
+use crate::files::runtime::Files;
 use crate::identity::Identity;
 use crate::spool::{Work, read_output};
 use crate::tasks::Tasks;
@@ -14,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 use tokio_util::bytes::Bytes;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
@@ -173,9 +177,10 @@ pub async fn serve<S: AsyncRead + AsyncWrite>(
     facts: HostFacts,
     labels: Labels,
     tasks: &Tasks,
+    files: Option<&Files>,
     on_welcome: impl FnOnce(Welcome),
 ) -> Error {
-    match serve_inner(stream, identity, facts, labels, tasks, on_welcome).await {
+    match serve_inner(stream, identity, facts, labels, tasks, files, on_welcome).await {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -187,6 +192,7 @@ async fn serve_inner<S: AsyncRead + AsyncWrite>(
     facts: HostFacts,
     labels: Labels,
     tasks: &Tasks,
+    files: Option<&Files>,
     on_welcome: impl FnOnce(Welcome),
 ) -> Result<Infallible, Error> {
     let (r, w) = tokio::io::split(stream);
@@ -198,7 +204,7 @@ async fn serve_inner<S: AsyncRead + AsyncWrite>(
         facts,
         labels,
         known_tasks: tasks.known(),
-        peer_port: None,
+        peer_port: files.and_then(|f| f.peer_addr().ok()).map(|a| a.port()),
     };
     send(&mut writer, &hello).await?;
     let welcome = match recv(&mut reader, HANDSHAKE_TIMEOUT).await? {
@@ -223,20 +229,40 @@ async fn serve_inner<S: AsyncRead + AsyncWrite>(
     }
     on_welcome(welcome);
     tasks.begin_session();
+    let mut outbox = match files {
+        Some(f) => Some(f.outbox().await),
+        None => None,
+    };
+    if let Some(f) = files {
+        f.begin_session();
+    }
     let silence = welcome.heartbeat * SILENCE_HEARTBEATS;
     tokio::select! {
-        r = read_loop(&mut reader, tasks, silence) => r,
-        r = write_loop(&mut writer, tasks, welcome.heartbeat) => r,
+        r = read_loop(&mut reader, tasks, files, silence) => r,
+        r = write_loop(&mut writer, tasks, outbox.as_deref_mut(), welcome.heartbeat) => r,
     }
 }
 
 async fn read_loop<R: AsyncRead + Unpin>(
     reader: &mut FramedRead<R, LengthDelimitedCodec>,
     tasks: &Tasks,
+    files: Option<&Files>,
     silence: Duration,
 ) -> Result<Infallible, Error> {
     loop {
-        match recv(reader, silence).await? {
+        let msg = recv(reader, silence).await?;
+        let msg = match (msg, files) {
+            (ServerMsg::Fetch { key, spec }, _) => {
+                tasks.fetch(key, spec, files);
+                continue;
+            }
+            (msg, Some(files)) => match on_file_message(msg, files) {
+                Some(msg) => msg,
+                None => continue,
+            },
+            (msg, None) => msg,
+        };
+        match msg {
             ServerMsg::Run {
                 key,
                 spec,
@@ -254,19 +280,86 @@ async fn read_loop<R: AsyncRead + Unpin>(
             ServerMsg::Welcome { .. } | ServerMsg::Enrolled { .. } => {
                 tracing::debug!("ignoring handshake message in an established session");
             }
-            other => tracing::debug!(?other, "ignoring a file message (not wired yet)"),
+            ServerMsg::PeerIdentity { .. }
+            | ServerMsg::Scan { .. }
+            | ServerMsg::Fetch { .. }
+            | ServerMsg::Peers { .. }
+            | ServerMsg::ChunkPart { .. }
+            | ServerMsg::Release { .. } => {
+                tracing::debug!("ignoring a file message: file distribution is off");
+            }
         }
     }
+}
+
+/// Hands a file message to the file runtime; returns any other message.
+fn on_file_message(msg: ServerMsg, files: &Files) -> Option<ServerMsg> {
+    match msg {
+        ServerMsg::PeerIdentity {
+            cert_pem,
+            key_pem,
+            ticket_key,
+        } => files.on_identity(&cert_pem, &key_pem, &ticket_key),
+        ServerMsg::Scan {
+            key,
+            paths,
+            account,
+            upload_limit,
+        } => files.scan(key, paths, account, upload_limit),
+        ServerMsg::Peers {
+            key,
+            ticket,
+            assign,
+            retry_ms,
+        } => files.route(
+            &key,
+            Event::Peers {
+                ticket,
+                assign,
+                retry_ms,
+            },
+        ),
+        ServerMsg::ChunkPart {
+            key,
+            hash,
+            offset,
+            data,
+            last,
+            error,
+        } => files.route(
+            &key,
+            Event::Part {
+                hash,
+                part: Part {
+                    offset,
+                    data,
+                    last,
+                    error,
+                },
+            },
+        ),
+        ServerMsg::Release { step_id, attempt } => files.release(step_id, attempt),
+        other => return Some(other),
+    }
+    None
 }
 
 /// Sends heartbeats and everything the spool has to send, reading output back from disk.
 async fn write_loop<W: AsyncWrite + Unpin>(
     writer: &mut FramedWrite<W, LengthDelimitedCodec>,
     tasks: &Tasks,
+    mut outbox: Option<&mut mpsc::Receiver<AgentMsg>>,
     heartbeat: Duration,
 ) -> Result<Infallible, Error> {
     let mut next_heartbeat = Instant::now() + heartbeat;
     loop {
+        // File control messages first, a bounded batch, so a chatty task cannot starve them.
+        if let Some(rx) = outbox.as_deref_mut() {
+            for _ in 0..OUTBOX_BATCH {
+                let Ok(msg) = rx.try_recv() else { break };
+                feed(writer, &msg).await?;
+            }
+        }
         if Instant::now() >= next_heartbeat {
             let beat = AgentMsg::Heartbeat {
                 running: tasks.running(),
@@ -281,12 +374,35 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             tokio::select! {
                 () = tasks.changed() => {}
                 () = tokio::time::sleep_until(next_heartbeat) => {}
+                Some(msg) = recv_opt(&mut outbox) => feed(writer, &msg).await?,
             }
             continue;
         };
         if let Some(msg) = work_message(work).await {
             writer.feed(Bytes::from(shoal_proto::encode(&msg)?)).await?;
         }
+    }
+}
+
+/// File messages sent between two spool messages, at most.
+const OUTBOX_BATCH: usize = 64;
+
+async fn feed<W: AsyncWrite + Unpin>(
+    writer: &mut FramedWrite<W, LengthDelimitedCodec>,
+    msg: &AgentMsg,
+) -> Result<(), Error> {
+    match shoal_proto::encode(msg) {
+        Ok(bytes) => writer.feed(Bytes::from(bytes)).await?,
+        // A message too large to frame is a bug here, not a reason to drop the session.
+        Err(e) => tracing::warn!(error = %e, "dropping an unencodable file message"),
+    }
+    Ok(())
+}
+
+async fn recv_opt(outbox: &mut Option<&mut mpsc::Receiver<AgentMsg>>) -> Option<AgentMsg> {
+    match outbox {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

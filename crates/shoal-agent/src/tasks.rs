@@ -1,12 +1,14 @@
-//! The task manager: starts an executor per `Run`, feeds its output into the [`Spool`], and
+//! The task manager: starts an executor per `Run` or `Fetch`, feeds its output into the [`Spool`], and
 //! answers the server's `Kill`, `Ack` and `Forget`. Cheap to clone; sessions come and go, the
 //! tasks and the spool stay.
 
 use crate::exec::{self, Request, Sink};
+use crate::files::runtime::Files;
 use crate::launch;
 use crate::spool::{Spool, Work};
 use nix::sys::signal::Signal;
-use shoal_proto::{End, Outcome, Stream};
+use shoal_proto::{End, FetchSpec, Outcome, Stream};
+use shoal_types::files::FileErrorCode;
 use shoal_types::{ScriptSpec, TaskKey, UnixMs};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -112,17 +114,60 @@ impl Tasks {
         } else {
             server_cap
         };
-        let output_cap = self
-            .inner
+        let output_cap = self.output_cap(server_cap);
+        let (language, account) = (spec.language.name(), spec.account.clone());
+        let launch_cfg = self.inner.exec.clone();
+        self.start(key, move |mut sink, kill| async move {
+            tracing::info!(task = %key, language, account = %account, "running task");
+            let req = Request {
+                key,
+                spec,
+                output_cap,
+            };
+            exec::execute(&launch_cfg, req, &mut sink, kill).await
+        });
+    }
+
+    /// `Fetch`: a file task with the same lifecycle as a script (idempotent for a known key,
+    /// spooled log and result, Kill). Without a file runtime it fails at once.
+    pub fn fetch(&self, key: TaskKey, spec: Arc<FetchSpec>, files: Option<&Files>) {
+        let output_cap = self.output_cap(shoal_types::limits::OUTPUT_CAP_DEFAULT);
+        let files = files.cloned();
+        self.start(key, move |mut sink, kill| async move {
+            let Some(files) = files else {
+                return spool_failure(End::FileFailed {
+                    code: FileErrorCode::Other,
+                    message: "file distribution is not enabled on this agent".into(),
+                });
+            };
+            tracing::info!(task = %key, files = spec.files.len(), "fetching files");
+            let ctx = files.start_fetch(key, &spec, output_cap);
+            let outcome = crate::files::fetch::run(ctx, spec, &mut sink, kill).await;
+            files.end_fetch(&key);
+            outcome
+        });
+    }
+
+    fn output_cap(&self, server_cap: u64) -> u64 {
+        self.inner
             .local_cap
-            .map_or(server_cap, |c| c.min(server_cap));
+            .map_or(server_cap, |c| c.min(server_cap))
+    }
+
+    /// Registers `key` in the spool and runs `exec` with its sink and kill switch, unless the
+    /// key is already known.
+    fn start<F, Fut>(&self, key: TaskKey, exec: F)
+    where
+        F: FnOnce(SpoolSink, watch::Receiver<bool>) -> Fut + Send + 'static,
+        Fut: Future<Output = Outcome> + Send,
+    {
         let run_id = self.inner.next_run_id.fetch_add(1, Ordering::Relaxed);
         let (kill, kill_rx) = watch::channel(false);
         let pgid = Arc::new(AtomicI32::new(0));
         let output = {
             let mut state = self.state();
             if state.spool.contains(&key) {
-                tracing::debug!(task = %key, "ignoring run for a known task");
+                tracing::debug!(task = %key, "ignoring a task the agent already knows");
                 return;
             }
             let created = state.spool.insert(key, run_id);
@@ -138,12 +183,14 @@ impl Tasks {
                 tracing::error!(task = %key, error = %e, "cannot spool task");
                 let reason = format!("cannot create the spool directory: {e}");
                 let this = self.clone();
-                tokio::spawn(async move { this.finish(key, run_id, spool_failure(reason)).await });
+                tokio::spawn(async move {
+                    let outcome = spool_failure(End::StartFailed { reason });
+                    this.finish(key, run_id, outcome).await
+                });
                 return;
             }
             state.spool.output_path(&key)
         };
-        tracing::info!(task = %key, language = spec.language.name(), account = %spec.account, "running task");
         let this = self.clone();
         tokio::spawn(async move {
             let file = tokio::fs::OpenOptions::new()
@@ -152,19 +199,14 @@ impl Tasks {
                 .await;
             let file =
                 file.map_err(|e| tracing::error!(task = %key, error = %e, "opening spool file"));
-            let mut sink = SpoolSink {
+            let sink = SpoolSink {
                 tasks: this.clone(),
                 key,
                 run_id,
                 file: file.ok(),
                 pgid,
             };
-            let req = Request {
-                key,
-                spec,
-                output_cap,
-            };
-            let outcome = exec::execute(&this.inner.exec, req, &mut sink, kill_rx).await;
+            let outcome = exec(sink, kill_rx).await;
             this.finish(key, run_id, outcome).await;
         });
     }
@@ -237,9 +279,9 @@ impl Tasks {
     }
 }
 
-fn spool_failure(reason: String) -> Outcome {
+fn spool_failure(end: End) -> Outcome {
     Outcome {
-        end: End::StartFailed { reason },
+        end,
         started_at: None,
         ended_at: exec::now_ms(),
         output_len: 0,

@@ -62,6 +62,10 @@ fn start_agent(addr: std::net::SocketAddr, ca: &Path, state: &Path) -> Agent {
         },
         labels: [("role".to_owned(), "web".to_owned())].into(),
         output_cap: None,
+        files: shoal_agent::files::runtime::Options {
+            peer_listen: "127.0.0.1:0".parse().expect("addr"),
+            cache_bytes: 64 << 20,
+        },
     };
     let (stop, stop_rx) = oneshot::channel::<()>();
     let handle = tokio::spawn(shoal_agent::agent::run(opts, async {

@@ -107,6 +107,10 @@ pub enum AgentMsg {
         want: u32,
         #[serde(default)]
         failed: Vec<FailedFetch>,
+        /// Chunks this target announced earlier but no longer holds (found corrupt or
+        /// evicted from its cache): it needs them again and cannot serve them.
+        #[serde(default, with = "hashes_hex", skip_serializing_if = "Vec::is_empty")]
+        lost: Vec<Hash>,
     },
     /// A target holds these chunks now (verified, in its cache): it can serve them.
     Have {
@@ -270,6 +274,10 @@ pub enum ServerMsg {
         key: TaskKey,
         paths: Vec<String>,
         account: String,
+        /// Bytes per second this host may upload while serving the step (the step's upload
+        /// limit); absent = unlimited.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload_limit: Option<u64>,
     },
     /// Fetch files (a task: answered with `Started`, `Output`, `Finished`). Idempotent like
     /// `Run`; `Kill` cancels it.
@@ -484,6 +492,7 @@ mod tests {
                     host_id: 3,
                     corrupt: true,
                 }],
+                lost: vec![],
             },
             AgentMsg::Manifest {
                 key,

@@ -35,14 +35,7 @@ pub struct TargetFile {
 }
 
 /// What to do when the destination directory does not exist (bk-job's transfer modes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum DirMode {
-    /// The step fails for this target.
-    Strict,
-    /// Create it, and its missing parents, owned by the file's owner.
-    #[default]
-    Force,
-}
+pub use shoal_types::files::DirMode;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AssembleOptions {

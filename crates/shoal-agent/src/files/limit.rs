@@ -17,43 +17,59 @@ pub const BURST: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug, Default)]
 pub struct RateLimiter {
-    /// `None`: unlimited.
-    inner: Option<Arc<Mutex<Bucket>>>,
+    inner: Arc<Mutex<Bucket>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Bucket {
+    /// Bytes per second; 0: unlimited.
     rate: f64,
     capacity: f64,
     /// Negative when in debt.
     tokens: f64,
-    last: Instant,
+    last: Option<Instant>,
+}
+
+impl Bucket {
+    fn configure(&mut self, bytes_per_sec: Option<u64>) {
+        let rate = bytes_per_sec.unwrap_or(0) as f64;
+        self.rate = rate;
+        self.capacity = rate * BURST.as_secs_f64();
+        // A new rate starts with a full bucket; a debt already booked stays booked.
+        self.tokens = self.tokens.min(0.0) + self.capacity;
+        self.last = Some(Instant::now());
+    }
 }
 
 impl RateLimiter {
     /// `None` or `Some(0)`: unlimited.
     pub fn new(bytes_per_sec: Option<u64>) -> RateLimiter {
-        let inner = bytes_per_sec.filter(|r| *r > 0).map(|rate| {
-            let rate = rate as f64;
-            let capacity = rate * BURST.as_secs_f64();
-            Arc::new(Mutex::new(Bucket {
-                rate,
-                capacity,
-                tokens: capacity,
-                last: Instant::now(),
-            }))
-        });
-        RateLimiter { inner }
+        let limiter = RateLimiter::default();
+        limiter.set_rate(bytes_per_sec);
+        limiter
     }
 
     pub fn unlimited() -> RateLimiter {
         RateLimiter::default()
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the rate for every clone (`None` or `Some(0)`: unlimited). Callers already
+    /// sleeping keep their wait; later bookings use the new rate.
+    pub fn set_rate(&self, bytes_per_sec: Option<u64>) {
+        let mut b = self.lock();
+        if b.rate as u64 != bytes_per_sec.unwrap_or(0) {
+            b.configure(bytes_per_sec);
+        }
+    }
+
     /// The configured rate, `None` when unlimited.
     pub fn rate(&self) -> Option<u64> {
-        let bucket = self.inner.as_ref()?;
-        Some(bucket.lock().unwrap_or_else(|e| e.into_inner()).rate as u64)
+        let rate = self.lock().rate as u64;
+        (rate > 0).then_some(rate)
     }
 
     /// Waits until `n` more bytes may pass.
@@ -66,12 +82,16 @@ impl RateLimiter {
 
     /// Books `n` bytes; returns how long to wait before sending them.
     fn book(&self, n: u64) -> Option<Duration> {
-        let bucket = self.inner.as_ref()?;
-        let mut b = bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let mut b = self.lock();
+        if b.rate <= 0.0 {
+            return None;
+        }
         let now = Instant::now();
-        let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
+        let elapsed = b.last.map_or(0.0, |last| {
+            now.saturating_duration_since(last).as_secs_f64()
+        });
         b.tokens = (b.tokens + elapsed * b.rate).min(b.capacity);
-        b.last = now;
+        b.last = Some(now);
         b.tokens -= n as f64;
         (b.tokens < 0.0)
             .then(|| Duration::try_from_secs_f64(-b.tokens / b.rate).unwrap_or(Duration::MAX))
@@ -141,5 +161,20 @@ mod tests {
         for f in finished {
             assert!(f >= Duration::from_millis(1000), "{f:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn rate_changes_reach_every_clone() {
+        // Pins set_rate: an unlimited limiter becomes limited for its clones and back.
+        let limiter = RateLimiter::unlimited();
+        let clone = limiter.clone();
+        assert_eq!(clone.book(1 << 30), None);
+        limiter.set_rate(Some(1_000_000));
+        assert_eq!(clone.rate(), Some(1_000_000));
+        clone.acquire(100_000).await;
+        assert!(clone.book(100_000).is_some());
+        limiter.set_rate(None);
+        assert_eq!(clone.rate(), None);
+        assert_eq!(clone.book(1 << 30), None);
     }
 }

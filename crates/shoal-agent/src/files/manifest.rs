@@ -7,40 +7,14 @@
 //! file that shrank while scanning is [`ManifestError::Changed`].
 
 use super::paths::SourceFile;
-use super::{Hash, hash_hex};
-use serde::{Deserialize, Serialize};
 use std::io::{self, Read as _};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 
-/// The size of every chunk but a file's last.
-pub const CHUNK_SIZE: u32 = 4 * 1024 * 1024;
 /// The read buffer while hashing.
 const READ_BUF: usize = 256 * 1024;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ChunkRef {
-    #[serde(with = "hash_hex")]
-    pub hash: Hash,
-    pub size: u32,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileManifest {
-    /// The name under the target directory ([`SourceFile::rel`]).
-    pub rel: PathBuf,
-    pub size: u64,
-    pub mode: u32,
-    /// In file order; empty for an empty file.
-    pub chunks: Vec<ChunkRef>,
-}
-
-impl FileManifest {
-    /// Where chunk `index` starts in the file.
-    pub fn offset_of(index: usize) -> u64 {
-        index as u64 * u64::from(CHUNK_SIZE)
-    }
-}
+pub use shoal_types::files::{CHUNK_SIZE, ChunkRef, FileManifest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -50,6 +24,8 @@ pub enum ManifestError {
     Changed { path: PathBuf },
     #[error("{} has no chunk {index}", path.display())]
     NoSuchChunk { path: PathBuf, index: usize },
+    #[error("{} is not valid UTF-8", path.display())]
+    NotUtf8 { path: PathBuf },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ManifestError + '_ {
@@ -62,6 +38,13 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ManifestError + '_ {
 /// Reads `file` once and hashes it chunk by chunk (blocking; memory is one small buffer).
 pub fn build(file: &SourceFile) -> Result<FileManifest, ManifestError> {
     let path = &file.path;
+    // Names travel as JSON strings: a name that is not UTF-8 cannot be sent faithfully.
+    let utf8 = |p: &Path| {
+        p.to_str()
+            .map(str::to_owned)
+            .ok_or_else(|| ManifestError::NotUtf8 { path: p.to_owned() })
+    };
+    let (path_str, rel) = (utf8(path)?, utf8(&file.rel)?);
     let mut f = std::fs::File::open(path).map_err(io_err(path))?;
     let size = f.metadata().map_err(io_err(path))?.len();
     let mut chunks = Vec::with_capacity(size.div_ceil(u64::from(CHUNK_SIZE)).min(4096) as usize);
@@ -94,7 +77,8 @@ pub fn build(file: &SourceFile) -> Result<FileManifest, ManifestError> {
         remaining -= chunk_len as u64;
     }
     Ok(FileManifest {
-        rel: file.rel.clone(),
+        path: path_str,
+        rel,
         size,
         mode: file.mode,
         chunks,
@@ -170,7 +154,8 @@ mod tests {
                 (len as u64, expect_chunks),
                 "len {len}"
             );
-            assert_eq!(m.rel, file.rel);
+            assert_eq!(Path::new(&m.rel), file.rel);
+            assert_eq!(Path::new(&m.path), file.path);
             for (i, chunk) in m.chunks.iter().enumerate() {
                 let start = i * cs;
                 let part = &data[start..(start + cs).min(len)];
@@ -192,6 +177,7 @@ mod tests {
     #[test]
     fn serialises_hashes_as_hex() {
         let m = FileManifest {
+            path: "/src/a b/c.txt".into(),
             rel: "a b/c.txt".into(),
             size: 3,
             mode: 0o600,

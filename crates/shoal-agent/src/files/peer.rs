@@ -90,6 +90,10 @@ pub enum Chunk {
 pub trait ChunkSource: Send + Sync + 'static {
     /// Called on the async runtime: must be a quick in-memory lookup.
     fn lookup(&self, ticket: &Ticket, peer_host: i64, hash: &Hash) -> Option<Chunk>;
+
+    /// `bytes` of chunk `hash` were sent in full to `peer_host` (upload accounting). Called
+    /// on the async runtime: must be quick.
+    fn sent(&self, _ticket: &Ticket, _peer_host: i64, _hash: &Hash, _bytes: u64) {}
 }
 
 #[derive(Serialize, Deserialize)]
@@ -117,7 +121,8 @@ pub struct PeerServerOptions {
 }
 
 pub struct PeerServer {
-    listener: TcpListener,
+    /// Shared so a replacement server (new identity) keeps the port announced in `Hello`.
+    listener: Arc<TcpListener>,
     acceptor: tokio_rustls::TlsAcceptor,
     shared: Arc<Shared>,
     connections: Arc<Semaphore>,
@@ -138,7 +143,23 @@ impl PeerServer {
         opts: PeerServerOptions,
     ) -> io::Result<PeerServer> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(PeerServer {
+        Ok(PeerServer::from_listener(
+            Arc::new(listener),
+            tls,
+            handler,
+            opts,
+        ))
+    }
+
+    /// Serves on a listener bound earlier (the agent binds its peer port at start, before it
+    /// has a peer identity).
+    pub fn from_listener(
+        listener: Arc<TcpListener>,
+        tls: Arc<rustls::ServerConfig>,
+        handler: Arc<dyn ChunkSource>,
+        opts: PeerServerOptions,
+    ) -> PeerServer {
+        PeerServer {
             listener,
             acceptor: tokio_rustls::TlsAcceptor::from(tls),
             connections: Arc::new(Semaphore::new(opts.max_connections)),
@@ -147,7 +168,7 @@ impl PeerServer {
                 uploads: Semaphore::new(opts.max_uploads),
                 opts,
             }),
-        })
+        }
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -255,6 +276,9 @@ async fn serve_request<S: AsyncWrite + Unpin>(
     timeout(STALL_TIMEOUT, stream.flush())
         .await
         .map_err(|_| PeerError::Timeout("sending chunk"))??;
+    shared
+        .handler
+        .sent(&req.ticket, peer_host, &hash, bytes.len() as u64);
     Ok(())
 }
 
