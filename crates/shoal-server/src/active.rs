@@ -6,16 +6,26 @@
 //! tasks a lost agent takes down with it, and what a terminate must kill.
 
 use parking_lot::Mutex;
+use shoal_proto::FetchSpec;
 use shoal_types::{HostId, JobId, RunStatus, ScriptSpec, StepId, TaskKey};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// What the hosts of a running step are sent.
+#[derive(Clone, Debug)]
+pub enum Payload {
+    Script(Arc<ScriptSpec>),
+    /// A file step: its targets' `Fetch`, `None` while the sources are scanned (nothing is
+    /// sent until the plan is ready).
+    File(Option<Arc<FetchSpec>>),
+}
 
 #[derive(Clone, Debug)]
 pub struct RunningStep {
     pub job_id: JobId,
     pub attempt: u32,
     pub status: RunStatus,
-    pub spec: Arc<ScriptSpec>,
+    pub payload: Payload,
     /// When the current attempt started (Unix ms), for the completion-latency metric.
     pub started_ms: i64,
     /// When the step's last progress event went out (for coalescing).
@@ -58,6 +68,27 @@ impl Active {
         if let Some(s) = self.state.lock().steps.get_mut(&step_id) {
             s.status = status;
         }
+    }
+
+    /// Sets the `Fetch` of a file step's attempt once it is planned; false if that attempt is
+    /// no longer running.
+    pub fn set_fetch(&self, step_id: StepId, attempt: u32, spec: Arc<FetchSpec>) -> bool {
+        match self.state.lock().steps.get_mut(&step_id) {
+            Some(s) if s.attempt == attempt && s.status == RunStatus::Running => {
+                s.payload = Payload::File(Some(spec));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `attempt` of the step is running (not stopping, not ended, not superseded).
+    pub fn is_running(&self, step_id: StepId, attempt: u32) -> bool {
+        self.state
+            .lock()
+            .steps
+            .get(&step_id)
+            .is_some_and(|s| s.attempt == attempt && s.status == RunStatus::Running)
     }
 
     pub fn remove_step(&self, step_id: StepId) {
@@ -140,10 +171,17 @@ impl Active {
         if step.status != RunStatus::Running || step.attempt != key.attempt {
             return None;
         }
-        Some(shoal_proto::ServerMsg::Run {
-            key,
-            spec: step.spec.clone(),
-            output_cap,
-        })
+        match &step.payload {
+            Payload::Script(spec) => Some(shoal_proto::ServerMsg::Run {
+                key,
+                spec: spec.clone(),
+                output_cap,
+            }),
+            Payload::File(Some(spec)) => Some(shoal_proto::ServerMsg::Fetch {
+                key,
+                spec: spec.clone(),
+            }),
+            Payload::File(None) => None,
+        }
     }
 }

@@ -22,6 +22,8 @@ pub struct Inner {
     pub writer: WriterHandle,
     pub events: Arc<Events>,
     pub uploads: crate::uploads::Uploads,
+    /// File steps: ticket key, peer identities, scans, swarms.
+    pub files: crate::transfer::Files,
     pub metrics: PrometheusHandle,
 }
 

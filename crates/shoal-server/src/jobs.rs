@@ -1,7 +1,7 @@
 //! The job service: validate a script request, resolve its targets, persist the job in one
 //! batched transaction, dispatch it, and operate on it (terminate, retry).
 
-use crate::active::{OpenTask, RunningStep};
+use crate::active::{OpenTask, Payload, RunningStep};
 use crate::api::ApiError;
 use crate::app::App;
 use crate::auth::Caller;
@@ -14,6 +14,7 @@ use shoal_store::{
 use shoal_types::api::{
     ErrorCode, ExecuteScriptRequest, ExecuteScriptResponse, RetryMode, RetryResponse,
 };
+use shoal_types::files::FileSpec;
 use shoal_types::{
     DEFAULT_SCOPE, HostId, HostTaskStatus, JobId, JobType, Language, LaunchMode, RunStatus,
     ScriptSpec, StepId, StepType, TaskKey, limits,
@@ -170,8 +171,89 @@ pub async fn execute_script(
     let (spec, name) = validate(&req)?;
     let scope_id = req.scope_id.unwrap_or(DEFAULT_SCOPE);
     let hosts = crate::targets::resolve(app, scope_id, &req.targets).await?;
-    let connected = app.registry.connected_among(&hosts);
-    let tasks: Vec<(HostId, HostTaskStatus)> = hosts
+    let spec_json = serde_json::to_value(&spec)
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    let new = NewSingleStep {
+        scope_id,
+        name: &name,
+        job_type: JobType::Script,
+        step_type: StepType::Script,
+        spec: spec_json,
+        launch_mode,
+        hosts: &hosts,
+    };
+    let launched = create_single_step_job(app, caller, new).await?;
+    app.active.add_step(
+        launched.step_id,
+        RunningStep {
+            job_id: launched.job_id,
+            attempt: 0,
+            status: RunStatus::Running,
+            payload: Payload::Script(Arc::new(spec)),
+            started_ms: launched.now,
+            last_event_ms: 0,
+        },
+    );
+    let keys = launched.waiting_keys(&hosts);
+    dispatch(app, launched.job_id, &keys, Some(accepted));
+    crate::tracker::progress(app, launched.step_id).await;
+    Ok(launched.response(name, &hosts))
+}
+
+/// A job of one step to create running (script and file steps alike).
+pub(crate) struct NewSingleStep<'a> {
+    pub scope_id: shoal_types::ScopeId,
+    pub name: &'a str,
+    pub job_type: JobType,
+    pub step_type: StepType,
+    pub spec: serde_json::Value,
+    pub launch_mode: LaunchMode,
+    pub hosts: &'a [HostId],
+}
+
+/// A job just created by [`create_single_step_job`].
+pub(crate) struct Launched {
+    pub job_id: JobId,
+    pub step_id: StepId,
+    pub now: i64,
+    pub connected: std::collections::HashSet<HostId>,
+}
+
+impl Launched {
+    /// Keys of the hosts whose task starts waiting (their agent was connected), in order.
+    pub fn waiting_keys(&self, hosts: &[HostId]) -> Vec<TaskKey> {
+        hosts
+            .iter()
+            .filter(|h| self.connected.contains(h))
+            .map(|&host_id| TaskKey {
+                step_id: self.step_id,
+                attempt: 0,
+                host_id,
+            })
+            .collect()
+    }
+
+    pub fn response(&self, name: String, hosts: &[HostId]) -> ExecuteScriptResponse {
+        ExecuteScriptResponse {
+            job_instance_id: self.job_id,
+            job_instance_name: name,
+            step_instance_id: self.step_id,
+            host_count: hosts.len() as u64,
+            abnormal_count: (hosts.len() - self.connected.len()) as u64,
+        }
+    }
+}
+
+/// Creates a running job with one step and a task per host in one transaction: waiting for
+/// hosts whose agent is connected, agent abnormal for the others.
+pub(crate) async fn create_single_step_job(
+    app: &App,
+    caller: &Caller,
+    new: NewSingleStep<'_>,
+) -> Result<Launched, ApiError> {
+    let connected = app.registry.connected_among(new.hosts);
+    let tasks: Vec<(HostId, HostTaskStatus)> = new
+        .hosts
         .iter()
         .map(|h| {
             (
@@ -184,22 +266,19 @@ pub async fn execute_script(
             )
         })
         .collect();
-    let abnormal = (hosts.len() - connected.len()) as u64;
     let now = now_ms();
-    let spec_json = serde_json::to_value(&spec)
-        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     let job = NewJob {
-        scope_id,
-        name: name.clone(),
-        job_type: JobType::Script,
-        launch_mode,
+        scope_id: new.scope_id,
+        name: new.name.to_string(),
+        job_type: new.job_type,
+        launch_mode: new.launch_mode,
         operator: caller.name.clone(),
         start: true,
         now,
         steps: vec![NewStep {
-            name: name.clone(),
-            step_type: StepType::Script,
-            spec: spec_json,
+            name: new.name.to_string(),
+            step_type: new.step_type,
+            spec: new.spec,
             status: RunStatus::Running,
             owner: Some(app.server_id.clone()),
             lease_until: Some(now + app.lease_ms()),
@@ -214,34 +293,11 @@ pub async fn execute_script(
         .ok_or_else(|| ApiError::new(ErrorCode::Internal, "job created without a step"))?;
     metrics::gauge!("shoal_jobs_running").increment(1.0);
     metrics::gauge!("shoal_steps_running").increment(1.0);
-    app.active.add_step(
+    Ok(Launched {
+        job_id: created.job_id,
         step_id,
-        RunningStep {
-            job_id: created.job_id,
-            attempt: 0,
-            status: RunStatus::Running,
-            spec: Arc::new(spec),
-            started_ms: now,
-            last_event_ms: 0,
-        },
-    );
-    let keys: Vec<TaskKey> = hosts
-        .iter()
-        .filter(|h| connected.contains(h))
-        .map(|&host_id| TaskKey {
-            step_id,
-            attempt: 0,
-            host_id,
-        })
-        .collect();
-    dispatch(app, created.job_id, &keys, Some(accepted));
-    crate::tracker::progress(app, step_id).await;
-    Ok(ExecuteScriptResponse {
-        job_instance_id: created.job_id,
-        job_instance_name: name,
-        step_instance_id: step_id,
-        host_count: hosts.len() as u64,
-        abnormal_count: abnormal,
+        now,
+        connected,
     })
 }
 
@@ -249,6 +305,12 @@ pub async fn execute_script(
 /// session vanished in between stays open and unsent: it is sent when the agent reconnects, or
 /// ends as agent abnormal after the grace period.
 fn dispatch(app: &App, job_id: JobId, keys: &[TaskKey], accepted: Option<std::time::Instant>) {
+    register(app, job_id, keys);
+    send_runs(app, keys, accepted);
+}
+
+/// Registers open tasks (not sent yet) in the in-memory index.
+pub(crate) fn register(app: &App, job_id: JobId, keys: &[TaskKey]) {
     app.active.add_tasks(keys.iter().map(|k| {
         (
             *k,
@@ -258,6 +320,10 @@ fn dispatch(app: &App, job_id: JobId, keys: &[TaskKey], accepted: Option<std::ti
             },
         )
     }));
+}
+
+/// Hands the tasks' messages (`Run`, `Fetch`) to their agents' sessions and marks them sent.
+pub(crate) fn send_runs(app: &App, keys: &[TaskKey], accepted: Option<std::time::Instant>) {
     let mut first = true;
     for key in keys {
         let Some(msg) = app.active.run_message(*key, app.opts.output_cap) else {
@@ -344,6 +410,12 @@ pub async fn terminate(app: &App, job_id: JobId) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The stored spec of a step, by step type.
+enum StoredSpec {
+    Script(ScriptSpec),
+    File(FileSpec),
+}
+
 /// Starts a new attempt of an ended step: failed hosts only, or every host.
 pub async fn retry(app: &App, step_id: StepId, mode: RetryMode) -> Result<RetryResponse, ApiError> {
     let step = app
@@ -357,12 +429,20 @@ pub async fn retry(app: &App, step_id: StepId, mode: RetryMode) -> Result<RetryR
             step.status
         )));
     }
-    let spec: ScriptSpec = serde_json::from_value(step.spec.clone()).map_err(|e| {
+    let unreadable = |e: serde_json::Error| {
         ApiError::new(
             ErrorCode::Internal,
             format!("stored step spec is unreadable: {e}"),
         )
-    })?;
+    };
+    let payload = match step.step_type {
+        StepType::File => StoredSpec::File(
+            serde_json::from_value::<FileSpec>(step.spec.clone()).map_err(unreadable)?,
+        ),
+        _ => StoredSpec::Script(
+            serde_json::from_value::<ScriptSpec>(step.spec.clone()).map_err(unreadable)?,
+        ),
+    };
     let filter = TaskFilter {
         host_id: None,
         step_id,
@@ -418,17 +498,6 @@ pub async fn retry(app: &App, step_id: StepId, mode: RetryMode) -> Result<RetryR
         .await?;
     metrics::gauge!("shoal_jobs_running").increment(1.0);
     metrics::gauge!("shoal_steps_running").increment(1.0);
-    app.active.add_step(
-        step_id,
-        RunningStep {
-            job_id: step.job_id,
-            attempt,
-            status: RunStatus::Running,
-            spec: Arc::new(spec),
-            started_ms: now,
-            last_event_ms: 0,
-        },
-    );
     app.events.publish(shoal_types::api::JobEvent::Job {
         job_id: step.job_id,
         status: RunStatus::Running,
@@ -442,7 +511,32 @@ pub async fn retry(app: &App, step_id: StepId, mode: RetryMode) -> Result<RetryR
             host_id,
         })
         .collect();
-    dispatch(app, step.job_id, &keys, None);
+    match payload {
+        StoredSpec::Script(spec) => {
+            app.active.add_step(
+                step_id,
+                RunningStep {
+                    job_id: step.job_id,
+                    attempt,
+                    status: RunStatus::Running,
+                    payload: Payload::Script(Arc::new(spec)),
+                    started_ms: now,
+                    last_event_ms: 0,
+                },
+            );
+            dispatch(app, step.job_id, &keys, None);
+        }
+        StoredSpec::File(spec) => {
+            let begin = crate::transfer::Begin {
+                step_id,
+                attempt,
+                job_id: step.job_id,
+                now,
+                keys,
+            };
+            crate::transfer::begin(app, begin, spec).await;
+        }
+    }
     crate::tracker::progress(app, step_id).await;
     Ok(RetryResponse {
         step_instance_id: step_id,

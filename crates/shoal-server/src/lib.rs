@@ -44,9 +44,11 @@ pub async fn run(
     let server_id = server_id(&opts)?;
     let metrics = metrics_handle()?;
     store.mark_all_offline(clock::now_ms()).await?;
-    let tls = tls::server_config(&opts.data_dir, &opts.agent_names)?;
+    let ca = tls::Ca::load_or_create(&opts.data_dir)?;
+    let tls = tls::server_config(&ca, &opts.agent_names)?;
+    let files = transfer::Files::load(&opts.data_dir, ca)?;
 
-    let (app, writer_rx) = build_app(opts.clone(), store, server_id, metrics);
+    let (app, writer_rx) = build_app_with(opts.clone(), store, server_id, metrics, files);
     bootstrap_tokens(&app).await?;
 
     let agent_listener = tokio::net::TcpListener::bind(opts.agent_listen)
@@ -62,6 +64,7 @@ pub async fn run(
         .await
         .context("recovering running steps")?;
     let sweeper = tokio::spawn(tracker::sweep_loop(app.clone(), cancel.clone()));
+    tokio::spawn(uploads::sweep_loop(app.clone(), cancel.clone()));
     let gateway = tokio::spawn(gateway::serve(
         app.clone(),
         agent_listener,
@@ -116,11 +119,29 @@ pub async fn run(
     Ok(())
 }
 
+/// The app with throwaway ticket and CA keys (tests).
+#[cfg(test)]
 fn build_app(
     opts: Options,
     store: Arc<dyn Store>,
     server_id: String,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
+) -> (App, tokio::sync::mpsc::Receiver<writer::Report>) {
+    build_app_with(
+        opts,
+        store,
+        server_id,
+        metrics,
+        transfer::Files::ephemeral(),
+    )
+}
+
+fn build_app_with(
+    opts: Options,
+    store: Arc<dyn Store>,
+    server_id: String,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+    files: transfer::Files,
 ) -> (App, tokio::sync::mpsc::Receiver<writer::Report>) {
     let (writer, writer_rx) = writer::WriterHandle::new();
     let opts_data_dir = opts.data_dir.clone();
@@ -133,6 +154,7 @@ fn build_app(
         writer,
         events: Default::default(),
         uploads: uploads::Uploads::new(&opts_data_dir),
+        files,
         metrics,
     });
     (app, writer_rx)
@@ -177,6 +199,9 @@ fn server_id(opts: &Options) -> anyhow::Result<String> {
 fn metrics_handle() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHandle> {
     static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
         std::sync::OnceLock::new();
+    // One installer at a time: tests build apps in parallel and a recorder installs once.
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _installing = INSTALLING.lock();
     if let Some(h) = HANDLE.get() {
         return Ok(h.clone());
     }

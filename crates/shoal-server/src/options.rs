@@ -4,6 +4,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The largest `--upload-max-bytes` accepted.
+const UPLOAD_MAX_LIMIT: u64 = 16 << 40;
+
 #[derive(Clone, Debug)]
 pub struct Options {
     /// Holds the SQLite database, the dev CA and server certificate, and the bootstrap tokens.
@@ -26,6 +29,11 @@ pub struct Options {
     pub output_cap: u64,
     /// Whether and how the REST API and console are served over TLS.
     pub api_tls: ApiTls,
+    /// Largest file accepted by `POST /api/v1/uploads`, in bytes.
+    pub upload_max_bytes: u64,
+    /// Uploads not used for this long (uploaded again, or named by a new transfer) and not
+    /// referenced by a running step are deleted.
+    pub upload_ttl: Duration,
 }
 
 /// TLS for the REST API and console.
@@ -53,6 +61,8 @@ impl Default for Options {
             heartbeat_secs: 5,
             output_cap: shoal_types::limits::OUTPUT_CAP_DEFAULT,
             api_tls: ApiTls::Off,
+            upload_max_bytes: shoal_types::files::limits::UPLOAD_MAX_DEFAULT,
+            upload_ttl: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -70,6 +80,14 @@ impl Options {
         anyhow::ensure!(
             (1024..=1024 * 1024 * 1024).contains(&self.output_cap),
             "--output-cap must be between 1 KiB and 1 GiB"
+        );
+        anyhow::ensure!(
+            (1..=UPLOAD_MAX_LIMIT).contains(&self.upload_max_bytes),
+            "--upload-max-bytes must be between 1 byte and 16 TiB"
+        );
+        anyhow::ensure!(
+            self.upload_ttl >= Duration::from_secs(60),
+            "--upload-ttl-secs must be at least 60"
         );
         if let ApiTls::Files { cert, key } = &self.api_tls {
             for (what, path) in [("--tls-cert", cert), ("--tls-key", key)] {

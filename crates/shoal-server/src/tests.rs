@@ -407,3 +407,5 @@ async fn groups_validate_selectors() {
     )
     .await;
 }
+
+mod files;

@@ -19,29 +19,80 @@ fn ca_params() -> anyhow::Result<CertificateParams> {
     Ok(params)
 }
 
-/// Loads the CA key (creating CA and key on first start) and returns the rustls server config
-/// for the agent listener.
-pub fn server_config(
-    data_dir: &Path,
-    names: &[String],
-) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    let ca_key_path = data_dir.join("ca.key");
-    let ca_pem_path = data_dir.join("ca.pem");
-    let ca_key = if ca_key_path.exists() && ca_pem_path.exists() {
-        let pem = std::fs::read_to_string(&ca_key_path)
-            .with_context(|| format!("reading {}", ca_key_path.display()))?;
-        KeyPair::from_pem(&pem).context("parsing the CA key")?
-    } else {
+/// The server's CA: signs the agent endpoint's certificate and the agents' peer certificates.
+pub struct Ca {
+    cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl Ca {
+    /// Loads the CA from the data directory, creating CA and key on first start.
+    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Ca> {
+        let ca_key_path = data_dir.join("ca.key");
+        let ca_pem_path = data_dir.join("ca.pem");
+        let key = if ca_key_path.exists() && ca_pem_path.exists() {
+            let pem = std::fs::read_to_string(&ca_key_path)
+                .with_context(|| format!("reading {}", ca_key_path.display()))?;
+            KeyPair::from_pem(&pem).context("parsing the CA key")?
+        } else {
+            let key = KeyPair::generate()?;
+            let cert = ca_params()?.self_signed(&key)?;
+            crate::fsutil::write_private(&ca_key_path, key.serialize_pem().as_bytes())?;
+            crate::fsutil::write_atomic(&ca_pem_path, cert.pem().as_bytes(), 0o644)?;
+            key
+        };
+        // Re-signing the same subject with the same key yields an issuer that verifies against
+        // the ca.pem agents already trust.
+        let cert = ca_params()?.self_signed(&key)?;
+        Ok(Ca { cert, key })
+    }
+
+    /// A throwaway CA (tests).
+    #[cfg(test)]
+    pub fn ephemeral() -> anyhow::Result<Ca> {
         let key = KeyPair::generate()?;
         let cert = ca_params()?.self_signed(&key)?;
-        crate::fsutil::write_private(&ca_key_path, key.serialize_pem().as_bytes())?;
-        crate::fsutil::write_atomic(&ca_pem_path, cert.pem().as_bytes(), 0o644)?;
-        key
-    };
-    // Re-signing the same subject with the same key yields an issuer that verifies against the
-    // ca.pem agents already trust.
-    let ca_cert = ca_params()?.self_signed(&ca_key)?;
+        Ok(Ca { cert, key })
+    }
 
+    /// The CA certificate, PEM (what agents trust).
+    #[cfg(test)]
+    pub fn cert_pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// A fresh peer identity for `host_id`: a new key and a certificate for
+    /// `host-<id>.peer.shoal`, usable as TLS server and client, valid for [`PEER_CERT_DAYS`].
+    /// Returns `(cert_pem, key_pem)`; the key is a secret and must never be logged.
+    pub fn peer_identity(&self, host_id: shoal_types::HostId) -> anyhow::Result<(String, String)> {
+        let name = format!("host-{host_id}.peer.shoal");
+        let mut params = CertificateParams::new(vec![name.clone()])?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let day_ms = 86_400_000;
+        let now = crate::clock::now_ms();
+        let ymd = |ms: i64| {
+            let t = crate::transfer::plan::UtcTime::from_unix_ms(ms);
+            rcgen::date_time_ymd(t.year, t.month, t.day)
+        };
+        params.not_before = ymd(now - day_ms);
+        params.not_after = ymd(now + PEER_CERT_DAYS * day_ms);
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.cert, &self.key)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
+}
+
+/// Validity of a peer certificate; agents get a fresh one on every connection.
+pub const PEER_CERT_DAYS: i64 = 30;
+
+/// The rustls server config for the agent listener: a fresh certificate from `ca` for
+/// localhost, this host's addresses and the configured names.
+pub fn server_config(ca: &Ca, names: &[String]) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let mut all_names: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
     all_names.extend(local_addresses());
     all_names.extend(names.iter().cloned());
@@ -52,7 +103,7 @@ pub fn server_config(
         .distinguished_name
         .push(DnType::CommonName, "shoal server");
     let key = KeyPair::generate()?;
-    let cert = params.signed_by(&key, &ca_cert, &ca_key)?;
+    let cert = params.signed_by(&key, &ca.cert, &ca.key)?;
 
     let chain = vec![CertificateDer::from(cert.der().to_vec())];
     let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));

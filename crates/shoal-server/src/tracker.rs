@@ -2,17 +2,20 @@
 //! `shoal-engine`), leases on running steps, the sweeper that ends tasks of agents that did not
 //! come back, and recovery of in-flight work at start.
 
-use crate::active::{OpenTask, RunningStep};
+use crate::active::{OpenTask, Payload, RunningStep};
 use crate::app::App;
 use crate::clock::now_ms;
 use shoal_engine::JobNext;
 use shoal_store::{AgentStatusChange, JobTransition, LIVE_RUN_STATUSES, StepTransition};
 use shoal_types::api::{JobEvent, StatusCount};
-use shoal_types::{AgentStatus, HostTaskStatus, RunStatus, ScriptSpec, StepId};
+use shoal_types::{AgentStatus, HostTaskStatus, RunStatus, ScriptSpec, StepId, StepType};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// Why open file tasks end when the server restarts during their transfer.
+pub const FILE_STEP_RESTARTED: &str = "the server restarted during the transfer; retry the step";
 
 /// Progress events per step are coalesced to at most one per this many ms.
 const PROGRESS_EVERY_MS: i64 = 200;
@@ -85,6 +88,7 @@ async fn finish_step(
         Ok(true) => {}
         Ok(false) => {
             app.active.remove_step(step_id);
+            crate::transfer::step_ended(app, step_id, step.attempt).await;
             return;
         }
         Err(e) => {
@@ -93,6 +97,7 @@ async fn finish_step(
         }
     }
     app.active.remove_step(step_id);
+    crate::transfer::step_ended(app, step_id, step.attempt).await;
     publish_step(app, step_id, step, status, counts);
     let took = (now - step.started_ms).max(0) as f64 / 1000.0;
     metrics::histogram!("shoal_step_completion_seconds").record(took);
@@ -134,13 +139,21 @@ pub async fn recover(app: &App) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut ids = Vec::new();
+    let mut file_steps = Vec::new();
     for step in &steps {
-        let spec: ScriptSpec = match serde_json::from_value(step.spec.clone()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(step_id = step.id, error = %e, "a running step has an unreadable spec; leaving it");
-                continue;
+        let payload = match step.step_type {
+            // File steps are not resumed: their open tasks end below, asking for a retry.
+            StepType::File => {
+                file_steps.push((step.id, step.attempt, step.spec.clone()));
+                Payload::File(None)
             }
+            _ => match serde_json::from_value::<ScriptSpec>(step.spec.clone()) {
+                Ok(s) => Payload::Script(Arc::new(s)),
+                Err(e) => {
+                    tracing::error!(step_id = step.id, error = %e, "a running step has an unreadable spec; leaving it");
+                    continue;
+                }
+            },
         };
         ids.push(step.id);
         app.active.add_step(
@@ -149,7 +162,7 @@ pub async fn recover(app: &App) -> anyhow::Result<()> {
                 job_id: step.job_id,
                 attempt: step.attempt,
                 status: step.status,
-                spec: Arc::new(spec),
+                payload,
                 started_ms: step.started_at.unwrap_or(now),
                 last_event_ms: 0,
             },
@@ -159,6 +172,12 @@ pub async fn recover(app: &App) -> anyhow::Result<()> {
     }
     let open = app.store.open_tasks(&ids).await?;
     let n = open.len();
+    let mut interrupted = Vec::new();
+    for t in &open {
+        if file_steps.iter().any(|(id, _, _)| *id == t.key.step_id) {
+            interrupted.push(t.key);
+        }
+    }
     app.active.add_tasks(open.into_iter().map(|t| {
         let sent = t.status == HostTaskStatus::Running;
         (
@@ -169,6 +188,40 @@ pub async fn recover(app: &App) -> anyhow::Result<()> {
             },
         )
     }));
+    if !interrupted.is_empty() {
+        tracing::info!(
+            tasks = interrupted.len(),
+            "ending file tasks interrupted by the restart"
+        );
+        for key in &interrupted {
+            app.active.remove_task(key);
+        }
+        app.writer
+            .settle(
+                interrupted.clone(),
+                HostTaskStatus::FileSystemError,
+                FILE_STEP_RESTARTED,
+            )
+            .await;
+    }
+    // Sources and targets drop the interrupted attempts' state when they come back.
+    for (step_id, attempt, spec) in &file_steps {
+        let mut hosts: Vec<_> = interrupted
+            .iter()
+            .filter(|k| k.step_id == *step_id)
+            .map(|k| k.host_id)
+            .collect();
+        if let Ok(spec) = serde_json::from_value::<shoal_types::files::FileSpec>(spec.clone()) {
+            for s in spec.sources {
+                if let shoal_types::files::FileSource::Host { host_ids, .. } = s {
+                    hosts.extend(host_ids);
+                }
+            }
+        }
+        hosts.sort_unstable();
+        hosts.dedup();
+        crate::transfer::release(app, &hosts, *step_id, *attempt);
+    }
     tracing::info!(steps = ids.len(), open_tasks = n, "recovered running steps");
     for id in ids {
         progress(app, id).await;

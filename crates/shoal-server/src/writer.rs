@@ -255,6 +255,7 @@ async fn write_batch(app: &App, reports: &mut Vec<Report>) {
             });
         }
     }
+    let mut closed_files = Vec::new();
     for update in &batch.updates {
         let key = update.key();
         touched.insert(key.step_id);
@@ -265,6 +266,13 @@ async fn write_batch(app: &App, reports: &mut Vec<Report>) {
             }
             TaskUpdate::Finished(r) => {
                 app.active.remove_task(&key);
+                // File steps close the target's per-file rows (a no-op for scripts).
+                closed_files.extend(crate::transfer::target_ended(
+                    app,
+                    key,
+                    r.status,
+                    r.error.as_deref(),
+                ));
                 r.status
             }
         };
@@ -279,6 +287,7 @@ async fn write_batch(app: &App, reports: &mut Vec<Report>) {
             });
         }
     }
+    crate::transfer::close_rows(app, &closed_files).await;
     for step_id in touched {
         crate::tracker::progress(app, step_id).await;
     }

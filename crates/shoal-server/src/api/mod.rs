@@ -5,6 +5,7 @@ mod console;
 mod error;
 mod events;
 mod extract;
+mod files;
 mod hosts;
 mod jobs;
 mod tokens;
@@ -43,6 +44,14 @@ pub fn router(app: App) -> Router {
         )
         .route("/targets/preview", post(hosts::preview))
         .route("/script-executions", post(jobs::execute_script))
+        .route(
+            "/uploads",
+            post(files::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/uploads/{id}", get(files::get_upload))
+        .route("/file-transfers", post(files::transfer))
+        .route("/steps/{id}/files", get(files::list))
+        .route("/steps/{id}/files/summary", get(files::summary))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{id}", get(jobs::detail))
         .route("/jobs/{id}/terminate", post(jobs::terminate))

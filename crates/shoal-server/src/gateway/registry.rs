@@ -19,6 +19,9 @@ pub struct SessionHandle {
     pub last_frame: Arc<AtomicI64>,
     /// Currently reported as abnormal (late heartbeats).
     pub abnormal: Arc<AtomicBool>,
+    /// Where the agent serves chunks to peers (the address it connected from, with the
+    /// `peer_port` of its `Hello`); `None` for agents without file distribution.
+    pub peer_addr: Option<std::net::SocketAddr>,
 }
 
 pub struct Registry {
@@ -94,6 +97,26 @@ impl Registry {
                     .is_some_and(|h| h.abnormal.load(std::sync::atomic::Ordering::Relaxed))
             })
             .collect()
+    }
+
+    /// `None` if the host has no session; `Some(None)` if its agent cannot do file steps (no
+    /// peer port); `Some(Some(addr))` with its peer address otherwise.
+    pub fn peer_capability(&self, host_id: HostId) -> Option<Option<std::net::SocketAddr>> {
+        self.state
+            .lock()
+            .sessions
+            .get(&host_id)
+            .map(|h| h.peer_addr)
+    }
+
+    /// The session queue of a host, for senders that must wait for room (chunk data) instead
+    /// of queueing without bound.
+    pub fn sender(&self, host_id: HostId) -> Option<mpsc::Sender<ServerMsg>> {
+        self.state
+            .lock()
+            .sessions
+            .get(&host_id)
+            .map(|h| h.tx.clone())
     }
 
     pub fn count(&self) -> usize {

@@ -63,7 +63,7 @@ where
             facts,
             labels,
             known_tasks,
-            peer_port: _,
+            peer_port,
         } => {
             if protocol != PROTOCOL_VERSION {
                 return reject_version(&mut conn, protocol).await;
@@ -103,7 +103,14 @@ where
                     return;
                 }
             };
-            connected(app, conn, host_id, generation, known_tasks, shutdown).await;
+            // Peers reach the agent at the address it connected from.
+            let peer_addr = peer_port.map(|port| SocketAddr::new(peer.ip(), port));
+            let session = Session {
+                host_id,
+                generation,
+                peer_addr,
+            };
+            connected(app, conn, session, known_tasks, shutdown).await;
         }
         _ => reject(&mut conn, RejectCode::Malformed, "expected enroll or hello").await,
     }
@@ -215,20 +222,33 @@ async fn enroll<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// Who an authenticated session is.
+struct Session {
+    host_id: HostId,
+    generation: i64,
+    /// Where peers fetch chunks from this agent; `None` without file distribution.
+    peer_addr: Option<SocketAddr>,
+}
+
 async fn connected<S: AsyncRead + AsyncWrite + Unpin + Send>(
     app: App,
     mut conn: Conn<S>,
-    host_id: HostId,
-    generation: i64,
+    session: Session,
     known_tasks: Vec<TaskKey>,
     shutdown: CancellationToken,
 ) {
+    let Session {
+        host_id,
+        generation,
+        peer_addr,
+    } = session;
     let (tx, mut rx) = mpsc::channel::<ServerMsg>(SESSION_QUEUE);
     let handle = SessionHandle {
         generation,
         tx,
         last_frame: Arc::new(AtomicI64::new(now_ms())),
         abnormal: Arc::new(AtomicBool::new(false)),
+        peer_addr,
     };
     let last_frame = handle.last_frame.clone();
     // Only the registry holds the queue's sender: when a newer session replaces this one, or
@@ -248,8 +268,12 @@ async fn connected<S: AsyncRead + AsyncWrite + Unpin + Send>(
     {
         return disconnected(&app, host_id, generation).await;
     }
-    tracing::debug!(host_id, generation, "agent connected");
-    reconcile(&app, host_id, &known_tasks).await;
+    tracing::debug!(host_id, generation, peer = ?peer_addr, "agent connected");
+    if peer_addr.is_some() {
+        // Identity first: the agent needs it before any file message.
+        crate::transfer::host_link(&app, host_id, peer_addr).await;
+    }
+    reconcile(&app, host_id, peer_addr.is_some(), &known_tasks).await;
 
     let silence = Duration::from_secs(u64::from(heartbeat_secs) * 3);
     loop {
@@ -316,10 +340,7 @@ async fn handle_msg<S: AsyncRead + AsyncWrite + Unpin>(
             );
             return false;
         }
-        other => {
-            tracing::debug!(host_id, ?other, "ignoring a file message (not wired yet)");
-            return true;
-        }
+        file => return crate::transfer::handle_agent_msg(app, host_id, file).await,
     };
     if report.key().host_id != host_id {
         tracing::warn!(
@@ -337,6 +358,7 @@ async fn disconnected(app: &App, host_id: HostId, generation: i64) {
     }
     metrics::gauge!("shoal_agents_connected").set(app.registry.count() as f64);
     tracing::debug!(host_id, generation, "agent disconnected");
+    crate::transfer::host_link(app, host_id, None).await;
     let change = AgentStatusChange {
         host_id,
         status: AgentStatus::Offline,
@@ -349,24 +371,37 @@ async fn disconnected(app: &App, host_id: HostId, generation: i64) {
 
 /// After a (re)connection: tasks the agent still knows will report on their own; tasks never
 /// handed to an agent are sent now; tasks it was running but no longer knows were lost with
-/// the agent's process and end as agent abnormal.
-async fn reconcile(app: &App, host_id: HostId, known: &[TaskKey]) {
+/// the agent's process and end as agent abnormal. A file task for an agent that came back
+/// without file distribution ends as agent abnormal too.
+async fn reconcile(app: &App, host_id: HostId, peer_capable: bool, known: &[TaskKey]) {
     let known: HashSet<TaskKey> = known.iter().copied().collect();
     let mut lost = Vec::new();
+    let mut too_old = Vec::new();
     for (key, task) in app.active.tasks_of_host(host_id) {
         if known.contains(&key) {
             continue;
         }
         if task.sent {
             lost.push(key);
-        } else if let Some(msg) = app.active.run_message(key, app.opts.output_cap)
-            && app.registry.send(host_id, msg)
-        {
+            continue;
+        }
+        let Some(msg) = app.active.run_message(key, app.opts.output_cap) else {
+            continue;
+        };
+        if matches!(msg, ServerMsg::Fetch { .. }) && !peer_capable {
+            app.active.remove_task(&key);
+            too_old.push(key);
+        } else if app.registry.send(host_id, msg) {
             app.active.mark_sent(key);
         }
     }
     if !lost.is_empty() {
         let reason = "the agent restarted and no longer knows this task";
         app.writer.settle_lost(lost, reason).await;
+    }
+    if !too_old.is_empty() {
+        app.writer
+            .settle_lost(too_old, crate::transfer::TOO_OLD)
+            .await;
     }
 }

@@ -1,0 +1,231 @@
+//! File distribution endpoints: uploads (streamed to the content-addressed upload store), file
+//! transfers (validated, then started by `transfer::start`), and a step's per-file results.
+
+use super::ApiError;
+use super::extract::{Json, Path, Query};
+use super::hosts::page;
+use crate::app::App;
+use crate::auth::Caller;
+use crate::clock::now_ms;
+use crate::transfer::validate::{check_file_name, upload_error};
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use shoal_store::{
+    FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileStatus, FileTaskFilter, FileTaskRow, Paged, Upload,
+};
+use shoal_types::api::{ErrorCode, ExecuteScriptResponse, FileTransferRequest, UploadResponse};
+use shoal_types::{HostId, LaunchMode, StepId};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadQuery {
+    name: String,
+    /// Accepted like on the event stream (the auth layer checks it).
+    #[allow(dead_code)]
+    access_token: Option<String>,
+}
+
+/// `POST /api/v1/uploads?name=NAME`, the raw content as the body (streamed; the upload limit
+/// applies, not the API's body limit).
+pub async fn upload(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<UploadResponse>, ApiError> {
+    check_file_name(&q.name)?;
+    let limit = app.opts.upload_max_bytes;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(upload_error(crate::uploads::Error::TooLarge { limit }));
+    }
+    let upload = app
+        .uploads
+        .put_stream(
+            &*app.store,
+            body.into_data_stream(),
+            &q.name,
+            &caller.name,
+            limit,
+            now_ms(),
+        )
+        .await
+        .map_err(upload_error)?;
+    let ttl_ms = i64::try_from(app.opts.upload_ttl.as_millis()).unwrap_or(i64::MAX);
+    Ok(axum::Json(UploadResponse {
+        expires_at: upload.last_used_at.saturating_add(ttl_ms),
+        upload_id: upload.id,
+        // The stored name (the first one this content was uploaded under): the default name at
+        // the targets. A transfer source may give another with `name`.
+        name: upload.name,
+        size: upload.size,
+    }))
+}
+
+/// `GET /api/v1/uploads/{id}`: the stored record.
+pub async fn get_upload(
+    State(app): State<App>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Upload>, ApiError> {
+    app.store
+        .get_upload(&id.to_ascii_lowercase())
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| ApiError::not_found(format!("no upload {id:?}")))
+}
+
+/// `POST /api/v1/file-transfers`.
+pub async fn transfer(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    Json(req): Json<FileTransferRequest>,
+) -> Result<axum::Json<ExecuteScriptResponse>, ApiError> {
+    // The console marks its requests so history can tell web launches from API launches.
+    let mode = match headers.get("x-shoal-client").and_then(|v| v.to_str().ok()) {
+        Some("console") => LaunchMode::Web,
+        _ => LaunchMode::Api,
+    };
+    let validated = crate::transfer::validate::validate(&app, &caller, req).await?;
+    Ok(axum::Json(
+        crate::transfer::start(&app, &caller, mode, validated).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesQuery {
+    attempt: Option<u32>,
+    /// `upload` / `0` (serving side) or `download` / `1` (receiving side).
+    mode: Option<String>,
+    host_id: Option<HostId>,
+    /// Comma-separated file status codes (1-5) or names.
+    status: Option<String>,
+    start: Option<u64>,
+    length: Option<u32>,
+}
+
+/// `GET /api/v1/steps/{id}/files`: per-file transfer rows of one attempt.
+pub async fn list(
+    State(app): State<App>,
+    Path(id): Path<StepId>,
+    Query(q): Query<FilesQuery>,
+) -> Result<axum::Json<Paged<FileTaskRow>>, ApiError> {
+    let attempt = step_attempt(&app, id, q.attempt).await?;
+    let mode = match q.mode.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some("upload" | "0") => Some(FILE_MODE_UPLOAD),
+        Some("download" | "1") => Some(FILE_MODE_DOWNLOAD),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "unknown mode {other:?}; use upload (0) or download (1)"
+            )));
+        }
+    };
+    let statuses = q
+        .status
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(file_status)
+        .collect::<Result<Vec<_>, _>>()?;
+    let filter = FileTaskFilter {
+        step_id: id,
+        attempt,
+        mode,
+        host_id: q.host_id,
+        statuses,
+    };
+    Ok(axum::Json(
+        app.store
+            .list_file_tasks(&filter, page(q.start, q.length, 100)?)
+            .await?,
+    ))
+}
+
+fn file_status(s: &str) -> Result<FileStatus, ApiError> {
+    let by_code = s.parse::<i32>().ok().and_then(FileStatus::from_code);
+    let by_name = || {
+        FileStatus::ALL
+            .iter()
+            .copied()
+            .find(|f| f.text().eq_ignore_ascii_case(s))
+    };
+    by_code.or_else(by_name).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "unknown file status {s:?}; use 1-5 or waiting, uploading, downloading, success, failed"
+        ))
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttemptQuery {
+    attempt: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct FileCount {
+    status: FileStatus,
+    count: u64,
+}
+
+/// `GET /api/v1/steps/{id}/files/summary`: download-side file counts by status.
+#[derive(Serialize)]
+pub struct FilesSummary {
+    step_instance_id: StepId,
+    attempt: u32,
+    /// Files (per target) in all.
+    total: u64,
+    counts: Vec<FileCount>,
+}
+
+pub async fn summary(
+    State(app): State<App>,
+    Path(id): Path<StepId>,
+    Query(q): Query<AttemptQuery>,
+) -> Result<axum::Json<FilesSummary>, ApiError> {
+    let attempt = step_attempt(&app, id, q.attempt).await?;
+    let counts: Vec<FileCount> = app
+        .store
+        .file_task_counts(id, attempt)
+        .await?
+        .into_iter()
+        .map(|(status, count)| FileCount { status, count })
+        .collect();
+    Ok(axum::Json(FilesSummary {
+        step_instance_id: id,
+        attempt,
+        total: counts.iter().map(|c| c.count).sum(),
+        counts,
+    }))
+}
+
+/// The attempt asked for (default: the step's current one); NOT_FOUND for an unknown step.
+async fn step_attempt(app: &App, id: StepId, attempt: Option<u32>) -> Result<u32, ApiError> {
+    let step = app
+        .store
+        .get_step(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no step {id}")))?;
+    let attempt = attempt.unwrap_or(step.attempt);
+    if attempt > step.attempt {
+        return Err(ApiError::new(
+            ErrorCode::InvalidArgument,
+            format!(
+                "step {id} has no attempt {attempt}; the latest is {}",
+                step.attempt
+            ),
+        ));
+    }
+    Ok(attempt)
+}
