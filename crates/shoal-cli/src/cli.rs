@@ -69,6 +69,10 @@ pub enum Command {
     Hosts(HostsArgs),
     /// Run a script on hosts and show the results.
     Run(RunArgs),
+    /// Send files (on hosts, or local files) to target hosts; waits and shows the results.
+    Push(crate::files_cli::PushArgs),
+    /// Collect files from many hosts into a directory on one host (by source IP).
+    Gather(crate::files_cli::GatherArgs),
     /// Inspect and control jobs.
     #[command(subcommand)]
     Job(JobCmd),
@@ -122,6 +126,13 @@ pub struct ServerArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
+    /// Largest file accepted by `POST /api/v1/uploads`, e.g. 500MiB [default: 2GiB].
+    #[arg(long, value_parser = parse::size, value_name = "BYTES")]
+    pub upload_max_bytes: Option<u64>,
+    /// Seconds an upload is kept after its last use (uploaded again or named by a transfer)
+    /// when no running step uses it [default: 604800, 7 days].
+    #[arg(long, value_name = "SECS")]
+    pub upload_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,8 @@
 //! Following a job until it finishes (server-sent events, with polling as a safety net and as
-//! the fallback when the stream breaks), and printing its result groups.
+//! the fallback when the stream breaks), and printing its result groups. For a file step, a
+//! terminal also shows per-target transfer progress (refreshed every second).
 
+use crate::files_view::{self, HostFiles};
 use crate::output::{self, Progress};
 use anyhow::Context as _;
 use futures::StreamExt as _;
@@ -17,6 +19,8 @@ const SAFETY_POLL: Duration = Duration::from_secs(2);
 const FALLBACK_POLL: Duration = Duration::from_millis(500);
 /// How long polling tolerates an unreachable server (e.g. a restart) before giving up.
 const UNREACHABLE_PATIENCE: Duration = Duration::from_secs(30);
+/// How often per-target file progress is refreshed (the agents report about once a second).
+const FILES_REFRESH: Duration = Duration::from_secs(1);
 
 pub enum Followed {
     Finished(Box<JobDetail>),
@@ -50,7 +54,12 @@ async fn follow_inner(
     if detail.finished {
         return Ok(Followed::Finished(Box::new(detail)));
     }
-    progress.set(&progress_line(&detail));
+    let mut view = View {
+        summary: progress_line(&detail),
+        files: Vec::new(),
+        file_step: files_view::current_file_step(&detail),
+    };
+    view.show(progress);
 
     let period = if events.is_some() {
         SAFETY_POLL
@@ -58,6 +67,9 @@ async fn follow_inner(
         FALLBACK_POLL
     };
     let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let mut files_tick = tokio::time::interval(FILES_REFRESH);
+    files_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let show_files = progress.is_tty();
     let mut unreachable_since: Option<Instant> = None;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -68,7 +80,8 @@ async fn follow_inner(
             _ = &mut ctrl_c => return Ok(Followed::Interrupted),
             ev = next_event(&mut events), if events.is_some() => match ev {
                 Some(Ok(JobEvent::Step { status, counts, .. })) => {
-                    progress.set(&format_progress(status, &counts, None));
+                    view.summary = format_progress(status, &counts, None);
+                    view.show(progress);
                 }
                 Some(Ok(JobEvent::Job { status, .. })) => check_now = status.is_terminal(),
                 Some(Ok(_)) => {}
@@ -84,6 +97,15 @@ async fn follow_inner(
                     poll = tokio::time::interval(FALLBACK_POLL);
                 }
             },
+            _ = files_tick.tick(), if show_files && view.file_step.is_some() => {
+                if let Some((step_id, attempt)) = view.file_step {
+                    // Progress is decoration: a failed refresh keeps the last view.
+                    if let Ok(files) = files_view::live(client, step_id, attempt).await {
+                        view.files = files;
+                        view.show(progress);
+                    }
+                }
+            }
             _ = poll.tick() => check_now = true,
         }
         if !check_now {
@@ -95,7 +117,9 @@ async fn follow_inner(
                 if detail.finished {
                     return Ok(Followed::Finished(Box::new(detail)));
                 }
-                progress.set(&progress_line(&detail));
+                view.summary = progress_line(&detail);
+                view.file_step = files_view::current_file_step(&detail);
+                view.show(progress);
             }
             Err(e) if e.is_unreachable() => {
                 let since = *unreachable_since.get_or_insert_with(Instant::now);
@@ -105,6 +129,24 @@ async fn follow_inner(
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// What the progress display shows: the status line, and for a file step the bytes and the
+/// per-target lines.
+struct View {
+    summary: String,
+    files: Vec<HostFiles>,
+    file_step: Option<(shoal_client::StepId, u32)>,
+}
+
+impl View {
+    fn show(&self, progress: &mut Progress) {
+        if self.files.is_empty() {
+            return progress.set(&self.summary);
+        }
+        let summary = format!("{}{}", self.summary, files_view::live_total(&self.files));
+        progress.set_block(&summary, &files_view::live_details(&self.files));
     }
 }
 

@@ -7,6 +7,8 @@
 mod admin;
 mod cli;
 mod exit;
+mod files_cli;
+mod files_view;
 mod follow;
 mod hosts;
 mod jobs;
@@ -14,6 +16,7 @@ mod output;
 mod parse;
 mod run;
 mod server_cmd;
+mod transfer;
 
 use crate::cli::{Cli, Command, Global};
 use crate::exit::{Exit, usage};
@@ -61,6 +64,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Server(args) => server_cmd::run(args).await,
         Command::Hosts(args) => hosts::run(&ctx(&global)?, args).await,
         Command::Run(args) => run::run(&ctx(&global)?, args).await,
+        Command::Push(args) => transfer::push(&ctx(&global)?, args).await,
+        Command::Gather(args) => transfer::gather(&ctx(&global)?, args).await,
         Command::Job(cmd) => jobs::run(&ctx(&global)?, cmd).await,
         Command::Token(cmd) => admin::token(&ctx(&global)?, cmd).await,
         Command::Group(cmd) => admin::group(&ctx(&global)?, cmd).await,

@@ -125,50 +125,101 @@ where
     }
 }
 
-/// A one-line progress display on stderr that is rewritten in place on a terminal and printed
-/// as a new line (only when it changes) otherwise.
+/// `512 B`, `1.5 KiB`, `12.0 MiB`, `1.20 GiB` (binary multiples).
+pub fn bytes(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let f = n as f64;
+    if n < 1024 {
+        format!("{n} B")
+    } else if f < KIB * KIB {
+        format!("{:.1} KiB", f / KIB)
+    } else if f < KIB * KIB * KIB {
+        format!("{:.1} MiB", f / KIB / KIB)
+    } else {
+        format!("{:.2} GiB", f / KIB / KIB / KIB)
+    }
+}
+
+/// A progress display on stderr: on a terminal, a summary line and optional detail lines,
+/// redrawn in place; otherwise only the summary, printed as a new line when it changes.
 pub struct Progress {
     last: String,
     tty: bool,
-    open: bool,
+    /// Lines of the block on screen (the cursor is at the end of the last one).
+    shown: usize,
+    width: usize,
 }
 
 impl Progress {
     pub fn new() -> Progress {
+        let width = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.trim().parse::<usize>().ok())
+            .filter(|w| *w >= 20)
+            .unwrap_or(100);
         Progress {
             last: String::new(),
             tty: std::io::stderr().is_terminal(),
-            open: false,
+            shown: 0,
+            width,
         }
+    }
+
+    /// Whether detail lines are shown at all (stderr is a terminal).
+    pub fn is_tty(&self) -> bool {
+        self.tty
     }
 
     pub fn set(&mut self, line: &str) {
-        if line == self.last {
-            return;
-        }
-        self.last = line.to_string();
-        let mut err = std::io::stderr().lock();
-        let written = if self.tty {
-            self.open = true;
-            write!(err, "\r\x1b[K{line}")
-        } else {
-            writeln!(err, "{line}")
-        };
-        let _ = written.and_then(|_| err.flush());
+        self.set_block(line, &[]);
     }
 
-    /// Ends the in-place line so that other messages start on a fresh line.
+    /// Shows `summary` and, on a terminal, `details` below it.
+    pub fn set_block(&mut self, summary: &str, details: &[String]) {
+        if !self.tty {
+            if summary != self.last {
+                self.last = summary.to_string();
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{summary}").and_then(|_| err.flush());
+            }
+            return;
+        }
+        let mut block = String::new();
+        for line in std::iter::once(summary).chain(details.iter().map(String::as_str)) {
+            if !block.is_empty() {
+                block.push('\n');
+            }
+            // Lines must not wrap, or the redraw would miss the wrapped part.
+            block.extend(line.chars().take(self.width - 1));
+        }
+        if block == self.last {
+            return;
+        }
+        let mut out = String::from("\r");
+        if self.shown > 1 {
+            out.push_str(&format!("\x1b[{}A", self.shown - 1));
+        }
+        out.push_str("\x1b[J");
+        out.push_str(&block);
+        self.shown = block.lines().count().max(1);
+        self.last = block;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{out}").and_then(|_| err.flush());
+    }
+
+    /// Ends the in-place block so that other messages start on a fresh line.
     pub fn finish(&mut self) {
-        if self.open {
+        if self.shown > 0 {
             eprintln!();
-            self.open = false;
+            self.shown = 0;
+            self.last.clear();
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    //! Pins the table layout and the time/duration formats.
+    //! Pins the table layout and the time, duration and size formats.
     use super::*;
 
     #[test]
@@ -192,5 +243,14 @@ mod tests {
         assert_eq!(duration(Some(0), Some(1234)), "1.2s");
         assert_eq!(duration(Some(0), Some(184_000)), "3m04s");
         assert_eq!(duration(Some(5), None), "-");
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(12 << 20), "12.0 MiB");
+        assert_eq!(bytes(3 << 29), "1.50 GiB");
     }
 }

@@ -111,6 +111,10 @@ const TASK_STATUS_NAMES: &[(&str, HostTaskStatus)] = &[
     ("script_terminated", HostTaskStatus::ScriptTerminated),
     ("script_non_zero_exit", HostTaskStatus::ScriptNonZeroExit),
     ("nonzero", HostTaskStatus::ScriptNonZeroExit),
+    ("file_failed", HostTaskStatus::FileFailed),
+    ("source_not_found", HostTaskStatus::SourceNotFound),
+    ("file_system_error", HostTaskStatus::FileSystemError),
+    ("file_timeout", HostTaskStatus::FileTimeout),
     ("user_not_exist", HostTaskStatus::UserNotExist),
     ("task_error", HostTaskStatus::TaskError),
 ];
@@ -231,6 +235,11 @@ mod tests {
             Ok(HostTaskStatus::AgentAbnormal)
         );
         assert_eq!(task_status("104"), Ok(HostTaskStatus::ScriptNonZeroExit));
+        assert_eq!(
+            task_status("source-not-found"),
+            Ok(HostTaskStatus::SourceNotFound)
+        );
+        assert_eq!(task_status("202"), Ok(HostTaskStatus::FileFailed));
         assert!(task_status("4").is_err());
         assert_eq!(agent_status("ONLINE"), Ok(AgentStatus::Online));
         assert!(agent_status("up").is_err());

@@ -27,6 +27,12 @@ pub fn options(args: ServerArgs) -> Options {
     if let Some(c) = args.output_cap {
         o.output_cap = c;
     }
+    if let Some(b) = args.upload_max_bytes {
+        o.upload_max_bytes = b;
+    }
+    if let Some(s) = args.upload_ttl_secs {
+        o.upload_ttl = Duration::from_secs(s);
+    }
     o.api_tls = match (args.api_tls, args.tls_cert, args.tls_key) {
         (_, Some(cert), Some(key)) => ApiTls::Files { cert, key },
         (true, _, _) => ApiTls::SelfIssued,
@@ -109,6 +115,8 @@ mod tests {
         assert_eq!(o.listen, d.listen);
         assert_eq!(o.heartbeat_secs, d.heartbeat_secs);
         assert_eq!(o.output_cap, d.output_cap);
+        assert_eq!(o.upload_max_bytes, d.upload_max_bytes);
+        assert_eq!(o.upload_ttl, d.upload_ttl);
         assert_eq!(o.data_dir, std::path::PathBuf::from("/tmp/x"));
         let o = options(server_args(&[
             "server",
@@ -124,6 +132,10 @@ mod tests {
             "2MiB",
             "--agent-name",
             "ops.example",
+            "--upload-max-bytes",
+            "10MiB",
+            "--upload-ttl-secs",
+            "3600",
         ]));
         assert_eq!(o.listen.port(), 1);
         assert_eq!(o.agent_listen.port(), 2);
@@ -131,7 +143,11 @@ mod tests {
         assert_eq!(o.heartbeat_secs, 3);
         assert_eq!(o.output_cap, 2 << 20);
         assert_eq!(o.agent_names, vec!["ops.example"]);
+        assert_eq!(o.upload_max_bytes, 10 << 20);
+        assert_eq!(o.upload_ttl, Duration::from_secs(3600));
         assert!(o.validate().is_ok());
+        let bad = options(server_args(&["server", "--upload-ttl-secs", "5"]));
+        assert!(bad.validate().is_err());
         let bad = options(server_args(&["server", "--heartbeat-secs", "0"]));
         assert!(bad.validate().is_err());
     }

@@ -8,26 +8,29 @@
 
 mod endpoints;
 mod error;
+mod files;
 mod query;
 mod sse;
 
 pub use endpoints::JobEventStream;
 pub use error::{Error, Result};
-pub use query::{HostQuery, JobQuery, LogQuery, TaskQuery};
+pub use query::{FileMode, FileQuery, HostQuery, JobQuery, LogQuery, TaskQuery};
 pub use sse::{SseEvent, SseParser, decode_job_event};
 
 pub use shoal_store::{
-    Group, GroupKey, Host, Job, Paged, ResultGroup, Scope, Step, TaskRow, TokenKind, TokenRecord,
+    FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileStatus, FileTaskKey, FileTaskRow, Group, GroupKey,
+    Host, Job, Paged, ResultGroup, Scope, Step, TaskRow, TokenKind, TokenRecord,
 };
 pub use shoal_types::api::{
     CreateTokenRequest, CreateTokenResponse, ErrorCode, ExecuteScriptRequest,
-    ExecuteScriptResponse, GroupRequest, HostSummary, JobEvent, LogResponse, PreviewRequest,
-    PreviewResponse, RetryMode, RetryRequest, RetryResponse, SetLabelsRequest, StatusCount,
-    StepDetail, Targets,
+    ExecuteScriptResponse, FileSourceRequest, FileTransferRequest, GroupRequest, HostSummary,
+    JobEvent, LogResponse, PreviewRequest, PreviewResponse, RetryMode, RetryRequest, RetryResponse,
+    SetLabelsRequest, StatusCount, StepDetail, Targets, UploadResponse,
 };
+pub use shoal_types::files::{DirMode, DuplicateMode};
 pub use shoal_types::{
-    AgentStatus, HostId, HostTaskStatus, JobId, Labels, Language, RunStatus, ScopeId, StepId,
-    UnixMs,
+    AgentStatus, HostId, HostTaskStatus, JobId, JobType, Labels, Language, RunStatus, ScopeId,
+    StepId, StepType, UnixMs,
 };
 
 use base64::Engine as _;

@@ -1,8 +1,8 @@
 //! Query-string parameters of the list endpoints. Every field is optional; unset fields are not
 //! sent, so the server's defaults apply.
 
-use shoal_store::GroupKey;
-use shoal_types::{AgentStatus, HostTaskStatus, RunStatus, ScopeId, UnixMs};
+use shoal_store::{FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileStatus, GroupKey};
+use shoal_types::{AgentStatus, HostId, HostTaskStatus, RunStatus, ScopeId, UnixMs};
 
 type Pairs = Vec<(&'static str, String)>;
 
@@ -135,6 +135,59 @@ impl LogQuery {
     }
 }
 
+/// Which side of a file transfer a row records (`mode` of `GET /api/v1/steps/{sid}/files`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileMode {
+    /// Rows of source hosts: what each served.
+    Upload,
+    /// Rows of target hosts: what each received.
+    Download,
+}
+
+impl FileMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            FileMode::Upload => "upload",
+            FileMode::Download => "download",
+        }
+    }
+
+    /// The stored code (`FileTaskKey::mode`).
+    pub fn code(self) -> u8 {
+        match self {
+            FileMode::Upload => FILE_MODE_UPLOAD,
+            FileMode::Download => FILE_MODE_DOWNLOAD,
+        }
+    }
+}
+
+/// `GET /api/v1/steps/{sid}/files`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileQuery {
+    /// Defaults to the step's current attempt.
+    pub attempt: Option<u32>,
+    pub mode: Option<FileMode>,
+    /// The source host of upload rows, the target host of download rows.
+    pub host_id: Option<HostId>,
+    /// Sent as the bk-job file status code.
+    pub status: Option<FileStatus>,
+    pub start: Option<u64>,
+    pub length: Option<u32>,
+}
+
+impl FileQuery {
+    pub(crate) fn pairs(&self) -> Pairs {
+        let mut out = Pairs::new();
+        push(&mut out, "attempt", &self.attempt);
+        push(&mut out, "mode", &self.mode.map(|m| m.name()));
+        push(&mut out, "host_id", &self.host_id);
+        push(&mut out, "status", &self.status.map(|s| s.code()));
+        push(&mut out, "start", &self.start);
+        push(&mut out, "length", &self.length);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Pins the query-string names and encodings the server reads: unset fields are absent,
@@ -147,6 +200,30 @@ mod tests {
         assert!(JobQuery::default().pairs().is_empty());
         assert!(TaskQuery::default().pairs().is_empty());
         assert!(LogQuery::default().pairs().is_empty());
+        assert!(FileQuery::default().pairs().is_empty());
+    }
+
+    #[test]
+    fn file_query_encodes_mode_by_name_and_status_by_code() {
+        let q = FileQuery {
+            attempt: Some(1),
+            mode: Some(FileMode::Download),
+            host_id: Some(7),
+            status: Some(FileStatus::Failed),
+            length: Some(50),
+            ..Default::default()
+        };
+        assert_eq!(
+            q.pairs(),
+            vec![
+                ("attempt", "1".to_string()),
+                ("mode", "download".to_string()),
+                ("host_id", "7".to_string()),
+                ("status", "5".to_string()),
+                ("length", "50".to_string())
+            ]
+        );
+        assert_eq!(FileMode::Upload.code(), FILE_MODE_UPLOAD);
     }
 
     #[test]
