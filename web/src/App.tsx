@@ -5,6 +5,7 @@ import {
   CodeOutlined,
   DashboardOutlined,
   DesktopOutlined,
+  FolderOpenOutlined,
   HistoryOutlined,
   LogoutOutlined,
   UserOutlined,
@@ -29,6 +30,8 @@ import { Overview } from './pages/Overview';
 
 // The script page carries the code editor; load it only when needed.
 const Execute = lazy(() => import('./pages/Execute').then((m) => ({ default: m.Execute })));
+// So does the file page with its uploader.
+const Files = lazy(() => import('./pages/Files').then((m) => ({ default: m.Files })));
 
 export function Root() {
   const { lang } = useI18n();
@@ -88,6 +91,7 @@ function Shell() {
     { key: '/hosts', icon: <DesktopOutlined />, label: <Link to="/hosts">{t('nav.hosts')}</Link> },
     { key: '/groups', icon: <ClusterOutlined />, label: <Link to="/groups">{t('nav.groups')}</Link> },
     { key: '/execute', icon: <CodeOutlined />, label: <Link to="/execute">{t('nav.execute')}</Link> },
+    { key: '/files', icon: <FolderOpenOutlined />, label: <Link to="/files">{t('nav.files')}</Link> },
     { key: '/jobs', icon: <HistoryOutlined />, label: <Link to="/jobs">{t('nav.history')}</Link> },
   ];
   return (
@@ -121,6 +125,7 @@ function Shell() {
               <Route path="/hosts/:id" element={<HostDetail />} />
               <Route path="/groups" element={<Groups />} />
               <Route path="/execute" element={<Execute />} />
+              <Route path="/files" element={<Files />} />
               <Route path="/jobs" element={<History />} />
               <Route path="/jobs/:id" element={<JobPage />} />
               <Route path="*" element={<NotFound />} />

@@ -46,6 +46,10 @@ export const TASK_STATUS: Record<number, { key: Key; color: string }> = {
   102: { key: 'task.102', color: 'error' },
   103: { key: 'task.103', color: 'warning' },
   104: { key: 'task.104', color: 'error' },
+  202: { key: 'task.202', color: 'error' },
+  203: { key: 'task.203', color: 'error' },
+  301: { key: 'task.301', color: 'error' },
+  303: { key: 'task.303', color: 'error' },
   311: { key: 'task.311', color: 'error' },
   399: { key: 'task.399', color: 'error' },
 };
@@ -57,6 +61,15 @@ export function taskTerminal(status: number): boolean {
 export function taskSuccess(status: number): boolean {
   return status === 9 || status === 3;
 }
+
+/** Per-file transfer status (`FileStatus`, bk-job file log codes). */
+export const FILE_STATUS: Record<number, { key: Key; color: string }> = {
+  1: { key: 'fileStatus.1', color: 'default' },
+  2: { key: 'fileStatus.2', color: 'processing' },
+  3: { key: 'fileStatus.3', color: 'processing' },
+  4: { key: 'fileStatus.4', color: 'success' },
+  5: { key: 'fileStatus.5', color: 'error' },
+};
 
 export const AGENT_STATUS: Record<string, { key: Key; color: string }> = {
   online: { key: 'agent.online', color: 'success' },

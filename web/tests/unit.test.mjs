@@ -1,6 +1,6 @@
 // Fast checks without a browser. They pin: every label exists in English and Chinese with the same
 // {placeholders}; every API error code (the Rust `ErrorCode` enum) has a translated message; every
-// status code of `RunStatus` / `HostTaskStatus` has a label.
+// status code of `RunStatus` / `HostTaskStatus` / `FileStatus` has a label.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -34,14 +34,17 @@ test('every label is translated, with the same placeholders', () => {
   }
   // Chinese labels are Chinese, except names and acronyms that stay as they are.
   const same = [...en].filter(([k, v]) => zh.get(k) === v).map(([k]) => k);
-  assert.deepEqual(same.filter((k) => !['launch.api', 'hosts.ip', 'host.agentId', 'job.id'].includes(k)), []);
+  assert.deepEqual(same.filter((k) => !['launch.api', 'hosts.ip', 'host.agentId', 'job.id', 'files.mbps'].includes(k)), []);
 });
 
 test('every API error code has a message', () => {
   const { en } = parseDict();
   const rust = readFileSync(path.join(ROOT, 'crates/shoal-types/src/api.rs'), 'utf8');
   const body = rust.slice(rust.indexOf('pub enum ErrorCode {'));
-  const variants = body.slice(body.indexOf('{') + 1, body.indexOf('}')).match(/\b[A-Z]\w*\b/g);
+  const variants = body
+    .slice(body.indexOf('{') + 1, body.indexOf('}'))
+    .replace(/\/\/.*$/gm, '') // doc comments
+    .match(/\b[A-Z]\w*\b/g);
   assert.ok(variants.length >= 10);
   const client = readFileSync(path.join(WEB, 'src/api/client.ts'), 'utf8');
   for (const v of variants) {
@@ -60,4 +63,9 @@ test('every status code has a label', () => {
   };
   for (const c of block('RunStatus')) assert.ok(en.has(`run.${c}`), `run.${c}`);
   for (const c of block('HostTaskStatus')) assert.ok(en.has(`task.${c}`), `task.${c}`);
+  const files = readFileSync(path.join(ROOT, 'crates/shoal-store/src/records/files.rs'), 'utf8');
+  const codes = files.slice(files.indexOf('pub fn code(self)'));
+  const fileCodes = [...codes.slice(0, codes.indexOf('}\n    }')).matchAll(/=> (\d+),/g)].map((m) => m[1]);
+  assert.deepEqual(fileCodes, ['1', '2', '3', '4', '5']);
+  for (const c of fileCodes) assert.ok(en.has(`fileStatus.${c}`), `fileStatus.${c}`);
 });

@@ -4,6 +4,8 @@
 import type {
   ExecuteScriptRequest,
   ExecuteScriptResponse,
+  FileTaskRow,
+  FileTransferRequest,
   Group,
   GroupsResponse,
   Host,
@@ -16,6 +18,7 @@ import type {
   RetryResponse,
   TaskRow,
   Targets,
+  UploadResponse,
   WhoAmI,
 } from './types';
 
@@ -34,6 +37,8 @@ export const ERROR_CODES = [
   'TIMEOUT_OUT_OF_RANGE',
   'INVALID_SELECTOR',
   'INVALID_PARAMS',
+  'INVALID_PATH',
+  'UNKNOWN_UPLOAD',
   'INVALID_STATE',
   'CONFLICT',
   'PAYLOAD_TOO_LARGE',
@@ -108,6 +113,51 @@ function statusToCode(status: number): ErrorCode {
   }
 }
 
+/** The `ApiError` of an answer with an error status (and the sign-out hook on 401). */
+function errorOf(status: number, statusText: string, text: string, token: string | null): ApiError {
+  let code: ErrorCode = statusToCode(status);
+  let detail = text.slice(0, 500) || statusText;
+  try {
+    const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+    if (body.error?.code && (ERROR_CODES as readonly string[]).includes(body.error.code)) {
+      code = body.error.code as ErrorCode;
+    }
+    if (body.error?.message) detail = body.error.message;
+  } catch {
+    /* not JSON: keep the status-derived code */
+  }
+  if (code === 'UNAUTHENTICATED' && token && onUnauthenticated) onUnauthenticated();
+  return new ApiError(code, status, detail);
+}
+
+/**
+ * `POST /api/v1/uploads?name=NAME` with the file as the raw body. Uses XMLHttpRequest because
+ * `fetch` reports no upload progress; `onProgress` gets the bytes sent so far.
+ */
+export function uploadFile(file: Blob, name: string, onProgress: (sent: number) => void, signal?: AbortSignal): Promise<UploadResponse> {
+  return new Promise((resolve, reject) => {
+    const token = getToken();
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `${V1}/uploads${qs({ name })}`);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+    if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.onload = () => {
+      if (xhr.status < 200 || xhr.status >= 300) return reject(errorOf(xhr.status, xhr.statusText, xhr.responseText, token));
+      try {
+        resolve(JSON.parse(xhr.responseText) as UploadResponse);
+      } catch {
+        reject(new ApiError('BAD_RESPONSE', xhr.status, 'the server answered with something that is not JSON'));
+      }
+    };
+    xhr.onerror = () => reject(new ApiError('NETWORK', 0, 'network error'));
+    xhr.onabort = () => reject(new DOMException('aborted', 'AbortError'));
+    signal?.addEventListener('abort', () => xhr.abort());
+    xhr.send(file);
+  });
+}
+
 export async function request<T>(
   method: string,
   path: string,
@@ -130,21 +180,7 @@ export async function request<T>(
     throw new ApiError('NETWORK', 0, (e as Error).message || 'network error');
   }
   const text = await resp.text();
-  if (!resp.ok) {
-    let code: ErrorCode = statusToCode(resp.status);
-    let detail = text.slice(0, 500) || resp.statusText;
-    try {
-      const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
-      if (body.error?.code && (ERROR_CODES as readonly string[]).includes(body.error.code)) {
-        code = body.error.code as ErrorCode;
-      }
-      if (body.error?.message) detail = body.error.message;
-    } catch {
-      /* not JSON: keep the status-derived code */
-    }
-    if (code === 'UNAUTHENTICATED' && token && onUnauthenticated) onUnauthenticated();
-    throw new ApiError(code, resp.status, detail);
-  }
+  if (!resp.ok) throw errorOf(resp.status, resp.statusText, text, token);
   if (resp.status === 204 || text === '') return undefined as T;
   try {
     return JSON.parse(text) as T;
@@ -217,6 +253,16 @@ export const api = {
     request<LogResponse>('GET', `${V1}/steps/${stepId}/hosts/${hostId}/log${qs(q)}`),
   retry: (stepId: number, mode: 'failed' | 'all') =>
     request<RetryResponse>('POST', `${V1}/steps/${stepId}/retry`, { body: { mode } }),
+  transferFiles: (req: FileTransferRequest) =>
+    request<ExecuteScriptResponse>('POST', `${V1}/file-transfers`, {
+      body: req,
+      headers: { 'x-shoal-client': 'console' },
+    }),
+  stepFiles: (
+    stepId: number,
+    q: { attempt?: number; mode?: 'upload' | 'download'; host_id?: number; status?: number; start?: number; length?: number },
+    signal?: AbortSignal,
+  ) => request<Paged<FileTaskRow>>('GET', `${V1}/steps/${stepId}/files${qs(q)}`, { signal }),
 };
 
 /** The URL of a job's event stream; EventSource cannot send headers, so the token rides along. */

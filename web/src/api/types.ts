@@ -194,6 +194,67 @@ export type JobEvent =
   | { event: 'log'; job_id: number; step_id: number; attempt: number; host_id: number; total: number }
   | { event: 'task'; job_id: number; step_id: number; attempt: number; host_id: number; status: number };
 
+/** One source of `POST /api/v1/file-transfers`: paths on hosts, an upload, or inline text. */
+export interface FileSourceRequest {
+  file_list?: string[];
+  targets?: Targets;
+  account?: string;
+  upload_id?: string;
+  name?: string;
+  inline_content_base64?: string;
+}
+
+export type DuplicateHandling = 'overwrite' | 'by_source_ip' | 'by_date_and_source_ip';
+
+export interface FileTransferRequest {
+  scope_id?: number;
+  name?: string;
+  file_source_list: FileSourceRequest[];
+  file_target_path: string;
+  account?: string;
+  targets: Targets;
+  transfer_mode?: 'strict' | 'force';
+  duplicate_handling?: DuplicateHandling;
+  /** MB/s per host (1 MB = 1,048,576 bytes). */
+  upload_speed_limit?: number;
+  download_speed_limit?: number;
+  timeout?: number;
+  peer_to_peer?: boolean;
+}
+
+export interface UploadResponse {
+  upload_id: string;
+  name: string;
+  size: number;
+  expires_at: number;
+}
+
+/** Status of one file transfer (bk-job file log codes): 1 waiting, 2 uploading, 3 downloading, 4 success, 5 failed. */
+export type FileStatusCode = 1 | 2 | 3 | 4 | 5;
+
+/** A row of `GET /api/v1/steps/{id}/files`: one file on one host (mode 0 upload at a source, 1 download at a target). */
+export interface FileTaskRow {
+  step_id: number;
+  attempt: number;
+  mode: number;
+  host_id: number;
+  source_host_id: number | null;
+  source_path: string;
+  dest_path: string;
+  ip: string;
+  hostname: string;
+  source_ip: string | null;
+  source_hostname: string | null;
+  size: number;
+  bytes_done: number;
+  /** Bytes per second, as last reported. */
+  speed: number;
+  status: FileStatusCode;
+  error: string | null;
+  started_at: number | null;
+  ended_at: number | null;
+}
+
 export interface WhoAmI {
   token_id: number;
   name: string;

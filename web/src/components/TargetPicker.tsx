@@ -41,12 +41,15 @@ export function TargetPicker({
   onChange,
   knownHosts,
   onPreview,
+  title,
 }: {
   value: TargetState;
   onChange: (v: TargetState) => void;
   /** Hosts already known (e.g. when prefilled), so their tags show names. */
   knownHosts?: Host[];
   onPreview?: (p: PreviewResponse | null) => void;
+  /** The card's title (default: "Targets"). */
+  title?: string;
 }) {
   const t = useT();
   const report = useReportError();
@@ -142,7 +145,7 @@ export function TargetPicker({
   const notOnline = preview ? preview.offline + preview.abnormal : 0;
 
   return (
-    <Card size="small" title={t('targets.title')} data-testid="target-picker">
+    <Card size="small" title={title ?? t('targets.title')} data-testid="target-picker">
       <Space orientation="vertical" style={{ width: '100%' }} size="small">
         <div>
           <Typography.Text type="secondary">{t('targets.hosts')}</Typography.Text>

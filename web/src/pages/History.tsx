@@ -155,7 +155,7 @@ export function History() {
             key: 'actions',
             width: 125,
             render: (_, j) => (
-              <Button size="small" icon={<RedoOutlined />} onClick={() => navigate(`/execute?from=${j.id}`)}>
+              <Button size="small" icon={<RedoOutlined />} disabled={j.job_type === 'file'} onClick={() => navigate(`/execute?from=${j.id}`)}>
                 {t('history.runAgain')}
               </Button>
             ),

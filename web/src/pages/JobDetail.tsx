@@ -1,6 +1,7 @@
 // Execution detail: job and step status with a live elapsed time, host counts per status, result
 // groups with their hosts, per-host logs, terminate / retry failed / retry all (each confirmed),
-// and a switch between attempts. Live through the job's Server-Sent Events.
+// and a switch between attempts. Live through the job's Server-Sent Events. A file step also shows
+// its per-file transfer rows (progress, speed, status, error) first.
 
 import { RedoOutlined, ReloadOutlined, StopOutlined, SyncOutlined } from '@ant-design/icons';
 import { App as AntApp, Button, Card, Descriptions, Progress, Select, Space, Tabs, Tag, Typography } from 'antd';
@@ -10,6 +11,7 @@ import { api } from '../api/client';
 import type { JobDetail, JobEvent, ResultGroup, StatusCount, Step, TaskRow } from '../api/types';
 import { Elapsed, ErrorAlert, RunStatusTag, taskStatusText, useReportError } from '../components/common';
 import { LogDrawer, type LogTarget } from '../components/LogDrawer';
+import { FileTable } from '../components/FileTable';
 import { AllHosts, ResultGroups } from '../components/ResultGroups';
 import { useJobEvents } from '../components/useJobEvents';
 import { useT } from '../i18n';
@@ -151,9 +153,11 @@ export function JobPage() {
               {t('job.terminate')}
             </Button>
           )}
-          <Button icon={<RedoOutlined />} onClick={() => navigate(`/execute?from=${job.id}`)} data-testid="run-again">
-            {t('history.runAgain')}
-          </Button>
+          {job.job_type !== 'file' && (
+            <Button icon={<RedoOutlined />} onClick={() => navigate(`/execute?from=${job.id}`)} data-testid="run-again">
+              {t('history.runAgain')}
+            </Button>
+          )}
           <Button icon={<ReloadOutlined />} onClick={() => void load()}>
             {t('common.refresh')}
           </Button>
@@ -331,6 +335,15 @@ function StepPanel({
       <Tabs
         size="small"
         items={[
+          ...(step.step_type === 'file'
+            ? [
+                {
+                  key: 'files',
+                  label: t('files.tab'),
+                  children: <FileTable stepId={step.id} attempt={attempt} version={version} running={isLatest && !stepDone} />,
+                },
+              ]
+            : []),
           {
             key: 'groups',
             label: t('job.groups', { n: groups?.length ?? 0 }),
