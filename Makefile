@@ -54,7 +54,7 @@ lint:
 invariants:
 	scripts/check-invariants.sh
 
-bench: web
+bench: deps web
 	$(CARGO) run --release -p shoal-testkit --bin shoal-bench -- $(ARGS)
 
 bench-web: web

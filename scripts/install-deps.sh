@@ -4,8 +4,9 @@
 #
 # Needed by the tests:
 #   postgresql  server binaries (initdb, pg_ctl, postgres) for the PostgreSQL store tests
-#   iproute2    `ip`, for the network-namespace sandbox
-#   util-linux  `unshare`, for the sandbox
+#   iproute2    `ip` and `tc`, for the network-namespace sandbox and its bandwidth limits
+#   util-linux  `unshare` and `nsenter`, for the sandbox
+#   openssh-server, openssh-client  sshd and scp for the file benchmark's scp baseline
 #   perl, python3  script languages the agent tests run
 #   chromium    headless browser for the console's browser tests (driven by playwright-core)
 #   node, npm   build the console (Vite needs node >= 20.19; the machine image ships it)
@@ -31,8 +32,10 @@ postgres_present() {
 
 required=()
 postgres_present || required+=(postgresql)
-have ip || required+=(iproute2)
-have unshare || required+=(util-linux)
+{ have ip && have tc; } || required+=(iproute2)
+{ have unshare && have nsenter; } || required+=(util-linux)
+[[ -x /usr/sbin/sshd ]] || required+=(openssh-server)
+{ have scp && have ssh-keygen; } || required+=(openssh-client)
 have perl || required+=(perl)
 have python3 || required+=(python3)
 

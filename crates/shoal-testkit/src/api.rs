@@ -63,6 +63,14 @@ impl Api {
         &self.base
     }
 
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn token(&self) -> &str {
+        &self.token
+    }
+
     /// Sends a request with an optional raw body (sent as `application/json`) and returns the
     /// response as it is, whatever its status.
     pub async fn raw(

@@ -4,5 +4,6 @@
 //! linked into the shipped binaries.
 
 pub mod api;
+pub mod files_api;
 pub mod pg;
 pub mod sandbox;

@@ -15,6 +15,7 @@
 //! agents need root; a sandbox with no namespaced agents (server plus simulated fleets on
 //! loopback) does not.
 
+mod hostctl;
 mod net;
 mod procs;
 

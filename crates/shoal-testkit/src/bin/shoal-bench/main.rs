@@ -1,12 +1,14 @@
 //! `shoal-bench`: measures fan-out time, time to first dispatch and server memory with simulated
-//! fleets, end-to-end latency with real agents in network namespaces, and the agent's footprint;
-//! prints a Markdown table with the targets beside the figures. It reports missed targets but
+//! fleets, end-to-end latency with real agents in network namespaces, the agent's footprint, and
+//! file distribution (swarm vs. no peers vs. scp, against the optimal bound, under `tc`); prints a Markdown table with the targets beside the figures. It reports missed targets but
 //! never fails because of them.
 //!
 //! `cargo run --release -p shoal-testkit --bin shoal-bench -- [--hosts 1000,10000]
-//! [--backends sqlite,postgres] [--repeat 5] [--out FILE]`
+//! [--backends sqlite,postgres] [--repeat 5] [--out FILE] [--no-fanout] [--no-latency]
+//! [--no-files] [--file-targets 16 --file-mib 256 --file-mbit 100 --file-no-baselines]`
 
 mod fanout;
+mod files;
 mod latency;
 mod report;
 
@@ -40,6 +42,21 @@ struct Cli {
     /// Skip the fan-out part.
     #[arg(long)]
     no_fanout: bool,
+    /// Skip the file-distribution part (it needs root, tc and, for the scp baseline, sshd).
+    #[arg(long)]
+    no_files: bool,
+    /// Target hosts of the file benchmark (one more host is the source).
+    #[arg(long, default_value_t = 16)]
+    file_targets: usize,
+    /// Size of the file benchmark's file, MiB.
+    #[arg(long, default_value_t = 256)]
+    file_mib: u64,
+    /// Bandwidth of every host's link in the file benchmark, Mbit/s (each way).
+    #[arg(long, default_value_t = 100)]
+    file_mbit: u32,
+    /// Time only the swarm (skip the no-peers and scp baselines, which take N times longer).
+    #[arg(long)]
+    file_no_baselines: bool,
     /// Also write the report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -114,6 +131,22 @@ async fn main() -> anyhow::Result<()> {
     if !cli.no_latency {
         eprintln!("latency: 8 real agents");
         rows.extend(latency::rows(bins.clone(), cli.latency_runs).await);
+    }
+    if !cli.no_files {
+        eprintln!(
+            "files: {} targets, {} MiB, {} Mbit/s",
+            cli.file_targets, cli.file_mib, cli.file_mbit
+        );
+        rows.extend(
+            files::rows(files::Params {
+                bins: bins.clone(),
+                targets: cli.file_targets,
+                mib: cli.file_mib,
+                mbit: cli.file_mbit,
+                skip_baselines: cli.file_no_baselines,
+            })
+            .await,
+        );
     }
 
     let header = format!(

@@ -47,6 +47,8 @@ impl Stats {
 pub enum Unit {
     Seconds,
     Bytes,
+    /// A plain multiple (ratio to a bound or a baseline).
+    Ratio,
 }
 
 impl Unit {
@@ -58,6 +60,7 @@ impl Unit {
                 format!("{:.2} GiB", v / 1024.0 / 1024.0 / 1024.0)
             }
             Unit::Bytes => format!("{:.1} MiB", v / 1024.0 / 1024.0),
+            Unit::Ratio => format!("{v:.2}×"),
         }
     }
 }
