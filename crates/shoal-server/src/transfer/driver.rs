@@ -49,10 +49,11 @@ pub async fn run(
     let span = tracing::info_span!("file_step", step_id, attempt);
     let _ = tracing::Instrument::instrument(
         async {
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                _ = drive(&app, step_id, attempt, &spec) => {}
-            }
+            // Not raced against `cancel` as a whole: dropping the driver inside a store call
+            // can leave the SQLite connection's transaction open (sqlx 0.8 transactions are
+            // not cancellation-safe). Only the wait for manifests watches `cancel`; every
+            // later phase checks that the attempt still runs.
+            drive(&app, step_id, attempt, &spec, &cancel).await;
         },
         span,
     )
@@ -64,11 +65,26 @@ pub async fn run(
         .retain(|k, _| !(k.step_id == step_id && k.attempt == attempt));
 }
 
-async fn drive(app: &App, step_id: StepId, attempt: u32, spec: &FileSpec) {
+async fn drive(
+    app: &App,
+    step_id: StepId,
+    attempt: u32,
+    spec: &FileSpec,
+    cancel: &CancellationToken,
+) {
     let (entries, scans) = entries(spec);
     let upload_limit = mbps_to_bytes(spec.upload_limit_mbps);
-    let scanned = scan_all(app, step_id, attempt, &entries, &scans, upload_limit).await;
-    if !app.active.is_running(step_id, attempt) {
+    let scanned = scan_all(
+        app,
+        step_id,
+        attempt,
+        &entries,
+        &scans,
+        upload_limit,
+        cancel,
+    )
+    .await;
+    if cancel.is_cancelled() || !app.active.is_running(step_id, attempt) {
         return;
     }
     let plan = super::plan::plan(&spec.target_dir, spec.duplicate, now_ms(), &scanned);
@@ -204,6 +220,7 @@ async fn scan_all(
     entries: &[Entry],
     scans: &Scans,
     upload_limit: Option<u64>,
+    cancel: &CancellationToken,
 ) -> Vec<Scanned> {
     let mut results: HashMap<HostId, Result<ManifestReply, String>> = HashMap::new();
     let mut pending = Vec::new();
@@ -263,8 +280,13 @@ async fn scan_all(
     }
     let deadline = tokio::time::Instant::now() + SCAN_TIMEOUT;
     for (host, rx) in pending {
-        let answer = match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(reply)) => Ok(reply),
+        let answer = tokio::select! {
+            _ = cancel.cancelled() => Err(()),
+            a = tokio::time::timeout_at(deadline, rx) => Ok(a),
+        };
+        let answer = match answer {
+            Ok(Ok(Ok(reply))) => Ok(reply),
+            Err(_) => Err("the step ended before the sources answered".to_string()),
             _ => Err(format!(
                 "source agent abnormal: no answer to the scan within {} s",
                 SCAN_TIMEOUT.as_secs()
