@@ -35,7 +35,7 @@ use tokio::time::Instant;
 
 pub const MAX_IN_FLIGHT: usize = 4;
 pub const MAX_ROUNDS: u32 = 5;
-pub const HAVE_BATCH: Duration = Duration::from_millis(100);
+pub const HAVE_BATCH: Duration = Duration::from_millis(10);
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 pub const REASK_AFTER: Duration = Duration::from_secs(10);
 pub const MIN_RETRY: Duration = Duration::from_millis(50);

@@ -47,8 +47,10 @@ impl Sandbox {
     pub fn limit_bandwidth(&self, i: usize, mbit: u32) -> anyhow::Result<()> {
         let slot = self.net.as_ref().context("no network")?;
         let rate = format!("{mbit}mbit");
-        // A burst of at least rate/HZ-ish and a queue of ~100 ms keep TCP near the rate.
-        let burst = format!("{}kb", (mbit / 8).max(32));
+        // A burst of ~20 ms of traffic (at least 64 KiB, so GSO packets pass whole instead of
+        // being split in the qdisc) and a queue of ~100 ms keep TCP near the rate without
+        // making the kernel shape every 1500-byte packet.
+        let burst = format!("{}kb", (mbit * 1000 / 8 / 50).max(64));
         let tbf = ["tbf", "rate", &rate, "burst", &burst, "latency", "100ms"];
         let (ns, veth) = (slot.netns(i), slot.veth(i));
         let mut inside = vec!["-n", &ns, "qdisc", "replace", "dev", "eth0", "root"];

@@ -22,6 +22,9 @@ const BRIDGE_PREFIX: &str = "shkbr";
 const NETNS_PREFIX: &str = "shkns";
 const VETH_PREFIX: &str = "shkv";
 const PEER_PREFIX: &str = "shkp";
+/// Jumbo frames on the private network: 6x fewer packets for the kernel to switch and shape
+/// than 1500-byte frames, which matters when 17 namespaces move 200 MB/s on 2 cores.
+const MTU: &str = "9000";
 
 /// An exclusively held subnet slot. Released when dropped.
 #[derive(Debug)]
@@ -76,6 +79,7 @@ impl Slot {
     pub fn create_bridge(&self) -> anyhow::Result<()> {
         let br = self.bridge();
         ip(&["link", "add", "name", &br, "type", "bridge"])?;
+        ip(&["link", "set", &br, "mtu", MTU])?;
         ip(&[
             "addr",
             "add",
@@ -94,6 +98,8 @@ impl Slot {
         ip(&[
             "link", "add", &veth, "type", "veth", "peer", "name", &peer, "netns", &ns,
         ])?;
+        ip(&["link", "set", &veth, "mtu", MTU])?;
+        ip(&["-n", &ns, "link", "set", &peer, "mtu", MTU])?;
         ip(&["link", "set", &veth, "master", &self.bridge(), "up"])?;
         ip(&["-n", &ns, "link", "set", &peer, "name", "eth0"])?;
         let addr = format!("{}/24", self.agent_ip(i));
