@@ -352,16 +352,7 @@ mod tests {
     //! the script-source rules, and that bad values are usage errors.
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
-        Cli::try_parse_from(std::iter::once("shoal").chain(args.iter().copied()))
-    }
-
-    fn run_args(args: &[&str]) -> RunArgs {
-        match parse(args).expect("parses").command {
-            Command::Run(r) => r,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    use crate::test_args::{parse, run as run_args};
 
     #[test]
     fn run_targets_and_env() {

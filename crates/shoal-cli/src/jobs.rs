@@ -88,7 +88,7 @@ pub async fn run(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<Exit> {
                 resp.step_instance_id, resp.attempt, resp.rerun_count
             );
             if wait {
-                return crate::run::follow_and_report(ctx, job).await;
+                return crate::launch::follow_and_report(ctx, job, crate::run::report).await;
             }
             if ctx.json {
                 output::print_json(&resp)?;

@@ -12,10 +12,13 @@ mod files_view;
 mod follow;
 mod hosts;
 mod jobs;
+mod launch;
 mod output;
 mod parse;
 mod run;
 mod server_cmd;
+#[cfg(test)]
+mod test_args;
 mod transfer;
 
 use crate::cli::{Cli, Command, Global};

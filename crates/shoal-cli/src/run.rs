@@ -3,11 +3,11 @@
 use crate::Ctx;
 use crate::cli::RunArgs;
 use crate::exit::{Exit, usage};
-use crate::follow::{self, Followed, JobResults};
-use crate::output;
+use crate::follow::{self, JobResults};
+use crate::{launch, output};
 use anyhow::Context as _;
 use base64::Engine as _;
-use shoal_client::{ExecuteScriptRequest, JobDetail, JobId, Targets};
+use shoal_client::{ExecuteScriptRequest, JobDetail, Targets};
 use std::io::{IsTerminal as _, Read as _};
 
 pub async fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<Exit> {
@@ -18,60 +18,20 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<Exit> {
         .execute_script(&req)
         .await
         .context("cannot start the job")?;
-    let abnormal = match resp.abnormal_count {
-        0 => String::new(),
-        n => format!(" ({n} agent abnormal)"),
-    };
-    eprintln!(
-        "job {} started: {}, {} hosts{abnormal}",
-        resp.job_instance_id, resp.job_instance_name, resp.host_count
-    );
-    if args.no_wait {
-        if ctx.json {
-            output::print_json(&resp)?;
-        } else {
-            output::stdout_str(&format!("{}\n", resp.job_instance_id))?;
-        }
-        return Ok(Exit::Ok);
-    }
-    follow_and_report(ctx, resp.job_instance_id).await
+    launch::started(ctx, &resp, "hosts", args.no_wait, report).await
 }
 
-/// Follows a job to its end and reports it; shared with `shoal job retry --wait`.
-pub async fn follow_and_report(ctx: &Ctx, job_id: JobId) -> anyhow::Result<Exit> {
-    match follow::follow(&ctx.client, job_id).await? {
-        Followed::Finished(detail) => report(ctx, &detail).await,
-        Followed::Interrupted => {
-            eprintln!(
-                "shoal: stopped following job {job_id}; it keeps running\n\
-                 shoal:   see it:       shoal job show {job_id}\n\
-                 shoal:   terminate it: shoal job terminate {job_id}"
-            );
-            Ok(Exit::Interrupted)
-        }
-    }
-}
-
-/// Prints a finished job's results; exit 1 unless every host succeeded.
+/// Prints a finished job's results; exit 1 unless every host succeeded. Also the report of
+/// `shoal job retry --wait`.
 pub async fn report(ctx: &Ctx, detail: &JobDetail) -> anyhow::Result<Exit> {
     let groups = follow::load_groups(&ctx.client, detail).await?;
     if ctx.json {
         output::print_json(&JobResults { detail, groups })?;
     } else {
-        let job = &detail.job;
-        eprintln!(
-            "job {} {} in {}",
-            job.id,
-            job.status.text(),
-            output::duration(job.started_at, job.ended_at)
-        );
+        launch::print_ended(detail);
         follow::print_groups(&ctx.client, detail, &groups, true).await?;
     }
-    Ok(if follow::job_succeeded(detail) {
-        Exit::Ok
-    } else {
-        Exit::Failed
-    })
+    Ok(launch::exit_for(detail))
 }
 
 fn read_script(args: &RunArgs) -> anyhow::Result<Vec<u8>> {
@@ -143,17 +103,7 @@ mod tests {
     //! Pins how `shoal run` flags become the execution request: targets, selector joining,
     //! env, and non-UTF-8 scripts sent as base64.
     use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser as _;
-
-    fn args(a: &[&str]) -> RunArgs {
-        let cli =
-            Cli::try_parse_from(std::iter::once("shoal").chain(a.iter().copied())).expect("parses");
-        match cli.command {
-            Command::Run(r) => r,
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    use crate::test_args::run as args;
 
     #[test]
     fn request_from_flags() {

@@ -96,13 +96,10 @@ async fn shutdown_signal() {
 mod tests {
     //! Pins the flag-to-Options mapping: unset flags keep the library's defaults.
     use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser as _;
+    use crate::cli::Command;
 
     fn server_args(a: &[&str]) -> ServerArgs {
-        let cli =
-            Cli::try_parse_from(std::iter::once("shoal").chain(a.iter().copied())).expect("parses");
-        match cli.command {
+        match crate::test_args::command(a) {
             Command::Server(s) => s,
             other => panic!("unexpected {other:?}"),
         }

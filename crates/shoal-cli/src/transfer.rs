@@ -5,12 +5,11 @@ use crate::Ctx;
 use crate::exit::{Exit, usage};
 use crate::files_cli::{self, GatherArgs, PushArgs, Source, TransferOpts};
 use crate::files_view::{self, TransferResults};
-use crate::follow::{self, Followed};
+use crate::launch;
 use crate::output::{self, Progress};
 use anyhow::Context as _;
 use shoal_client::{
-    DuplicateMode, FileSourceRequest, FileTransferRequest, JobDetail, JobId, PreviewRequest,
-    Targets,
+    DuplicateMode, FileSourceRequest, FileTransferRequest, JobDetail, PreviewRequest, Targets,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -200,41 +199,10 @@ async fn start(ctx: &Ctx, req: &FileTransferRequest, no_wait: bool) -> anyhow::R
         .transfer_files(req)
         .await
         .context("cannot start the transfer")?;
-    let abnormal = match resp.abnormal_count {
-        0 => String::new(),
-        n => format!(" ({n} agent abnormal)"),
-    };
-    eprintln!(
-        "job {} started: {}, {} target hosts{abnormal}",
-        resp.job_instance_id, resp.job_instance_name, resp.host_count
-    );
-    if no_wait {
-        if ctx.json {
-            output::print_json(&resp)?;
-        } else {
-            output::stdout_str(&format!("{}\n", resp.job_instance_id))?;
-        }
-        return Ok(Exit::Ok);
-    }
-    follow_and_report(ctx, resp.job_instance_id).await
+    launch::started(ctx, &resp, "target hosts", no_wait, report).await
 }
 
-/// Follows a file job to its end and prints the per-target summary; exit 1 unless every
-/// target succeeded.
-pub async fn follow_and_report(ctx: &Ctx, job_id: JobId) -> anyhow::Result<Exit> {
-    match follow::follow(&ctx.client, job_id).await? {
-        Followed::Finished(detail) => report(ctx, &detail).await,
-        Followed::Interrupted => {
-            eprintln!(
-                "shoal: stopped following job {job_id}; it keeps running\n\
-                 shoal:   see it:       shoal job show {job_id}\n\
-                 shoal:   terminate it: shoal job terminate {job_id}"
-            );
-            Ok(Exit::Interrupted)
-        }
-    }
-}
-
+/// Prints a finished file job's per-target summary; exit 1 unless every target succeeded.
 pub async fn report(ctx: &Ctx, detail: &JobDetail) -> anyhow::Result<Exit> {
     let (targets, sources, files) = files_view::load(&ctx.client, detail).await?;
     if ctx.json {
@@ -245,20 +213,10 @@ pub async fn report(ctx: &Ctx, detail: &JobDetail) -> anyhow::Result<Exit> {
             files,
         })?;
     } else {
-        let job = &detail.job;
-        eprintln!(
-            "job {} {} in {}",
-            job.id,
-            job.status.text(),
-            output::duration(job.started_at, job.ended_at)
-        );
+        launch::print_ended(detail);
         output::stdout_str(&files_view::summary_text(&targets, &sources, &files))?;
     }
-    Ok(if follow::job_succeeded(detail) {
-        Exit::Ok
-    } else {
-        Exit::Failed
-    })
+    Ok(launch::exit_for(detail))
 }
 
 #[cfg(test)]
@@ -267,14 +225,8 @@ mod tests {
     //! local files kept for upload, defaults (force, overwrite for push, by source IP for
     //! gather), limits and P2P, and the usage errors found before anything is sent.
     use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser as _;
-
-    fn parse(a: &[&str]) -> Command {
-        Cli::try_parse_from(std::iter::once("shoal").chain(a.iter().copied()))
-            .expect("parses")
-            .command
-    }
+    use crate::cli::Command;
+    use crate::test_args::command as parse;
 
     fn push_args(a: &[&str]) -> PushArgs {
         match parse(a) {
@@ -420,11 +372,10 @@ mod tests {
             &["gather", "--from", "1", "--to", "2", "--dir", "/d"],
             &["gather", "--path", "/a", "--to", "2", "--dir", "/d"],
         ] {
-            let err = Cli::try_parse_from(std::iter::once("shoal").chain(args.iter().copied()))
-                .expect_err("must fail");
+            let err = crate::test_args::parse(args).expect_err("must fail");
             assert_eq!(err.exit_code(), 2, "{args:?}");
         }
-        let err = Cli::try_parse_from(["shoal", "push", "web-1:/a", "--to", "1", "--dir", "/d"])
+        let err = crate::test_args::parse(&["push", "web-1:/a", "--to", "1", "--dir", "/d"])
             .expect_err("not a host");
         assert!(err.to_string().contains("`web-1` is not a host"), "{err}");
     }

@@ -70,20 +70,7 @@ fn validate(req: &ExecuteScriptRequest) -> Result<(ScriptSpec, String), ApiError
             ),
         )
     })?;
-    let timeout = req
-        .timeout
-        .unwrap_or(i64::from(limits::TIMEOUT_DEFAULT_SECS));
-    let range = i64::from(limits::TIMEOUT_MIN_SECS)..=i64::from(limits::TIMEOUT_MAX_SECS);
-    if !range.contains(&timeout) {
-        return Err(ApiError::new(
-            ErrorCode::TimeoutOutOfRange,
-            format!(
-                "timeout {timeout} is out of range: {} to {} seconds",
-                range.start(),
-                range.end()
-            ),
-        ));
-    }
+    let timeout_secs = crate::checks::timeout_secs(req.timeout)?;
     let params = req.params.as_deref().unwrap_or("");
     if params.len() > limits::PARAMS_MAX_BYTES {
         return Err(ApiError::new(
@@ -107,30 +94,12 @@ fn validate(req: &ExecuteScriptRequest) -> Result<(ScriptSpec, String), ApiError
             )));
         }
     }
-    let account = req.account.clone().unwrap_or_default();
-    if account.len() > 64
-        || account
-            .chars()
-            .any(|c| c.is_whitespace() || c == '/' || c == ':')
-    {
-        return Err(ApiError::invalid(format!(
-            "invalid account name {account:?}"
-        )));
-    }
+    let account = crate::checks::account(req.account.as_deref())?;
     let workdir = req.workdir.clone().unwrap_or_default();
     if !workdir.is_empty() && !workdir.starts_with('/') {
         return Err(ApiError::invalid("workdir must be an absolute path"));
     }
-    let name = match &req.name {
-        Some(n) if n.chars().count() > limits::NAME_MAX_CHARS => {
-            return Err(ApiError::invalid(format!(
-                "name is longer than {} characters",
-                limits::NAME_MAX_CHARS
-            )));
-        }
-        Some(n) if !n.trim().is_empty() => n.trim().to_string(),
-        _ => format!("quick script {}", now_ms()),
-    };
+    let name = crate::checks::job_name(req.name.as_deref(), "quick script")?;
     let spec = ScriptSpec {
         language,
         content,
@@ -143,7 +112,7 @@ fn validate(req: &ExecuteScriptRequest) -> Result<(ScriptSpec, String), ApiError
         account,
         login_env: req.login_env,
         workdir,
-        timeout_secs: timeout as u32,
+        timeout_secs,
     };
     // The spec travels to agents in one frame; escaping can grow it well past the script.
     let encoded = serde_json::to_vec(&spec)

@@ -11,6 +11,7 @@ mod active;
 mod api;
 mod app;
 mod auth;
+mod checks;
 mod clock;
 mod events;
 mod fsutil;

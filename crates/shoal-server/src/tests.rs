@@ -14,16 +14,22 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_with(|_| {}).await
+}
+
+/// A fixture on a fresh SQLite store whose options `tweak` adjusts, with an API token.
+async fn fixture_with(tweak: impl FnOnce(&mut Options)) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> = Arc::new(
         shoal_store_sqlite::SqliteStore::open(&dir.path().join("t.db"))
             .await
             .expect("open store"),
     );
-    let opts = Options {
+    let mut opts = Options {
         data_dir: dir.path().to_path_buf(),
         ..Options::default()
     };
+    tweak(&mut opts);
     let (app, rx) = build_app(
         opts,
         store,
@@ -58,6 +64,11 @@ async fn call(
     let req = req
         .body(Body::from(body.unwrap_or("").to_string()))
         .expect("request");
+    send(f, req).await
+}
+
+/// Sends `req` through the router; the status and the body as JSON (null when it is not).
+async fn send(f: &Fixture, req: Request<Body>) -> (StatusCode, serde_json::Value) {
     let resp = api::router(f.app.clone())
         .oneshot(req)
         .await

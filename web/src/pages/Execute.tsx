@@ -3,12 +3,13 @@
 // host page (`?host=ID`) and by a group (`?group=ID`).
 
 import { PlayCircleOutlined } from '@ant-design/icons';
-import { Alert, App as AntApp, Button, Card, Col, Collapse, Form, Input, InputNumber, Radio, Row, Space, Switch, Typography } from 'antd';
+import { Alert, Button, Card, Col, Collapse, Form, Input, Radio, Row, Space, Switch, Typography } from 'antd';
 import { lazy, Suspense, useEffect, useRef, useState } from 'react';
-import { useNavigate, useSearchParams } from 'react-router';
+import { useSearchParams } from 'react-router';
 import { api } from '../api/client';
 import type { ExecuteScriptRequest, Host, LanguageName, PreviewResponse, ScriptSpec } from '../api/types';
-import { ErrorAlert, useReportError } from '../components/common';
+import { ErrorAlert } from '../components/common';
+import { TimeoutInput, useStartJob } from '../components/jobForm';
 import { EMPTY_TARGETS, TargetPicker, targetsEmpty, toTargets, type TargetState } from '../components/TargetPicker';
 import { useT } from '../i18n';
 import { joinArgs, parseEnv } from '../util';
@@ -68,15 +69,12 @@ async function stepHosts(stepId: number): Promise<Host[]> {
 
 export function Execute() {
   const t = useT();
-  const navigate = useNavigate();
-  const report = useReportError();
-  const { modal, message } = AntApp.useApp();
   const [params] = useSearchParams();
   const [draft, setDraft] = useState<Draft>(DEFAULT_DRAFT);
   const [targets, setTargets] = useState<TargetState>(EMPTY_TARGETS);
   const [known, setKnown] = useState<Host[]>([]);
   const [preview, setPreview] = useState<PreviewResponse | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, start } = useStartJob(preview, { started: 'execute.started', failed: 'execute.failed' });
   const [prefillError, setPrefillError] = useState<unknown>(null);
   const [prefilling, setPrefilling] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
@@ -159,28 +157,7 @@ export function Execute() {
     if (draft.loginEnv) req.login_env = true;
     if (Object.keys(env.env).length) req.env = env.env;
 
-    const run = async () => {
-      setBusy(true);
-      try {
-        const res = await api.execute(req);
-        message.success(t('execute.started', { name: res.job_instance_name }));
-        navigate(`/jobs/${res.job_instance_id}`);
-      } catch (e) {
-        report(e, t('execute.failed'));
-      } finally {
-        setBusy(false);
-      }
-    };
-    const notOnline = preview ? preview.offline + preview.abnormal : 0;
-    if (notOnline > 0) {
-      modal.confirm({
-        title: t('execute.confirmOffline', { n: notOnline }),
-        content: t('execute.confirmOfflineBody'),
-        okText: t('execute.runAnyway'),
-        cancelText: t('common.cancel'),
-        onOk: run,
-      });
-    } else await run();
+    await start(() => api.execute(req));
   };
 
   return (
@@ -231,15 +208,7 @@ export function Execute() {
                 </Col>
                 <Col span={7}>
                   <Form.Item label={t('execute.timeout')}>
-                    <InputNumber
-                      min={1}
-                      max={259200}
-                      style={{ width: '100%' }}
-                      value={draft.timeout}
-                      onChange={(v) => setDraft({ ...draft, timeout: typeof v === 'number' ? v : 7200 })}
-                      suffix={t('execute.seconds')}
-                      data-testid="timeout"
-                    />
+                    <TimeoutInput value={draft.timeout} onChange={(timeout) => setDraft({ ...draft, timeout })} testId="timeout" />
                   </Form.Item>
                 </Col>
                 <Col span={7}>

@@ -4,12 +4,12 @@
 // follows the transfer live.
 
 import { CloudUploadOutlined, DeleteOutlined, DesktopOutlined, FileTextOutlined, InboxOutlined, SendOutlined } from '@ant-design/icons';
-import { Alert, App as AntApp, Button, Card, Col, Empty, Form, Input, InputNumber, Progress, Radio, Row, Select, Space, Switch, Tag, Typography, Upload } from 'antd';
+import { Alert, Button, Card, Col, Empty, Form, Input, InputNumber, Progress, Radio, Row, Select, Space, Switch, Tag, Typography, Upload } from 'antd';
 import { useRef, useState } from 'react';
-import { useNavigate } from 'react-router';
 import { api, uploadFile } from '../api/client';
 import type { DuplicateHandling, PreviewResponse } from '../api/types';
 import { errorDetail, errorTitle, useReportError } from '../components/common';
+import { TimeoutInput, useStartJob } from '../components/jobForm';
 import { EMPTY_TARGETS, TargetPicker, toTargets, type TargetState } from '../components/TargetPicker';
 import { useT } from '../i18n';
 import { buildTransfer, DEFAULT_TRANSFER, type SourceDraft, type TransferDraft } from '../transfer';
@@ -26,15 +26,13 @@ function toDraft(s: FormSource): SourceDraft {
 
 export function Files() {
   const t = useT();
-  const navigate = useNavigate();
   const report = useReportError();
-  const { modal, message } = AntApp.useApp();
   const [draft, setDraft] = useState<TransferDraft>(DEFAULT_TRANSFER);
   const [sources, setSources] = useState<FormSource[]>([]);
   const [targets, setTargets] = useState<TargetState>(EMPTY_TARGETS);
   const [preview, setPreview] = useState<PreviewResponse | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, start } = useStartJob(preview, { started: 'files.started', failed: 'files.failed' });
   const nextId = useRef(1);
   const uploads = useRef(new Map<number, AbortController>());
 
@@ -70,28 +68,7 @@ export function Files() {
     setProblem(null);
     const built = buildTransfer(draft, sources.map(toDraft), toTargets(targets));
     if (built.problem) return setProblem(t(built.problem.key, built.problem.vars));
-    const run = async () => {
-      setBusy(true);
-      try {
-        const res = await api.transferFiles(built.req);
-        message.success(t('files.started', { name: res.job_instance_name }));
-        navigate(`/jobs/${res.job_instance_id}`);
-      } catch (e) {
-        report(e, t('files.failed'));
-      } finally {
-        setBusy(false);
-      }
-    };
-    const notOnline = preview ? preview.offline + preview.abnormal : 0;
-    if (notOnline > 0) {
-      modal.confirm({
-        title: t('execute.confirmOffline', { n: notOnline }),
-        content: t('execute.confirmOfflineBody'),
-        okText: t('execute.runAnyway'),
-        cancelText: t('common.cancel'),
-        onOk: run,
-      });
-    } else await run();
+    await start(() => api.transferFiles(built.req));
   };
 
   const startButton = (size?: 'large') => (
@@ -206,46 +183,19 @@ export function Files() {
               <Row gutter={12}>
                 <Col span={12}>
                   <Form.Item label={t('files.uploadLimit')} extra={t('files.limitHelp')}>
-                    <InputNumber
-                      min={1}
-                      max={100000}
-                      precision={0}
-                      style={{ width: '100%' }}
-                      value={draft.uploadLimit}
-                      onChange={(v) => setDraft({ ...draft, uploadLimit: typeof v === 'number' ? v : null })}
-                      suffix={t('files.mbps')}
-                      data-testid="upload-limit"
-                    />
+                    <SpeedLimitInput value={draft.uploadLimit} onChange={(uploadLimit) => setDraft({ ...draft, uploadLimit })} testId="upload-limit" />
                   </Form.Item>
                 </Col>
                 <Col span={12}>
                   <Form.Item label={t('files.downloadLimit')}>
-                    <InputNumber
-                      min={1}
-                      max={100000}
-                      precision={0}
-                      style={{ width: '100%' }}
-                      value={draft.downloadLimit}
-                      onChange={(v) => setDraft({ ...draft, downloadLimit: typeof v === 'number' ? v : null })}
-                      suffix={t('files.mbps')}
-                      data-testid="download-limit"
-                    />
+                    <SpeedLimitInput value={draft.downloadLimit} onChange={(downloadLimit) => setDraft({ ...draft, downloadLimit })} testId="download-limit" />
                   </Form.Item>
                 </Col>
               </Row>
               <Row gutter={12}>
                 <Col span={12}>
                   <Form.Item label={t('files.timeout')}>
-                    <InputNumber
-                      min={1}
-                      max={259200}
-                      precision={0}
-                      style={{ width: '100%' }}
-                      value={draft.timeout}
-                      onChange={(v) => setDraft({ ...draft, timeout: typeof v === 'number' ? v : 7200 })}
-                      suffix={t('execute.seconds')}
-                      data-testid="transfer-timeout"
-                    />
+                    <TimeoutInput value={draft.timeout} onChange={(timeout) => setDraft({ ...draft, timeout })} precision={0} testId="transfer-timeout" />
                   </Form.Item>
                 </Col>
                 <Col span={12}>
@@ -260,6 +210,23 @@ export function Files() {
         </Col>
       </Row>
     </div>
+  );
+}
+
+/** A speed limit in MB/s; cleared, it is unlimited (null). */
+function SpeedLimitInput({ value, onChange, testId }: { value: number | null; onChange: (mbps: number | null) => void; testId: string }) {
+  const t = useT();
+  return (
+    <InputNumber
+      min={1}
+      max={100000}
+      precision={0}
+      style={{ width: '100%' }}
+      value={value}
+      onChange={(v) => onChange(typeof v === 'number' ? v : null)}
+      suffix={t('files.mbps')}
+      data-testid={testId}
+    />
   );
 }
 

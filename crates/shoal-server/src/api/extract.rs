@@ -1,12 +1,14 @@
 //! Extractors that answer malformed requests with the error contract instead of axum's plain
 //! text rejections: broken JSON is MALFORMED_JSON, a wrong field is INVALID_ARGUMENT, a bad
-//! query or path is INVALID_ARGUMENT, an oversized body is PAYLOAD_TOO_LARGE.
+//! query or path is INVALID_ARGUMENT, an oversized body is PAYLOAD_TOO_LARGE. Also [`Launch`],
+//! how a job-starting request was made.
 
 use super::ApiError;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use shoal_types::LaunchMode;
 use shoal_types::api::ErrorCode;
 
 pub struct Json<T>(pub T);
@@ -54,5 +56,20 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
             .await
             .map(|p| Path(p.0))
             .map_err(|e: PathRejection| ApiError::invalid(e.body_text()))
+    }
+}
+
+/// How a job-starting request was made: the console marks its requests
+/// (`x-shoal-client: console`) so that history can tell web launches from API launches.
+pub struct Launch(pub LaunchMode);
+
+impl<S: Send + Sync> FromRequestParts<S> for Launch {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let client = parts.headers.get("x-shoal-client");
+        Ok(Launch(match client.and_then(|v| v.to_str().ok()) {
+            Some("console") => LaunchMode::Web,
+            _ => LaunchMode::Api,
+        }))
     }
 }

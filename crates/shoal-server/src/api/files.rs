@@ -2,8 +2,9 @@
 //! transfers (validated, then started by `transfer::start`), and a step's per-file results.
 
 use super::ApiError;
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Launch, Path, Query};
 use super::hosts::page;
+use super::jobs::{AttemptQuery, step_attempt};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::clock::now_ms;
@@ -16,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use shoal_store::{
     FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileStatus, FileTaskFilter, FileTaskRow, Paged, Upload,
 };
-use shoal_types::api::{ErrorCode, ExecuteScriptResponse, FileTransferRequest, UploadResponse};
-use shoal_types::{HostId, LaunchMode, StepId};
+use shoal_types::api::{ExecuteScriptResponse, FileTransferRequest, UploadResponse};
+use shoal_types::{HostId, StepId};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,14 +86,9 @@ pub async fn get_upload(
 pub async fn transfer(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
+    Launch(mode): Launch,
     Json(req): Json<FileTransferRequest>,
 ) -> Result<axum::Json<ExecuteScriptResponse>, ApiError> {
-    // The console marks its requests so history can tell web launches from API launches.
-    let mode = match headers.get("x-shoal-client").and_then(|v| v.to_str().ok()) {
-        Some("console") => LaunchMode::Web,
-        _ => LaunchMode::Api,
-    };
     let validated = crate::transfer::validate::validate(&app, &caller, req).await?;
     Ok(axum::Json(
         crate::transfer::start(&app, &caller, mode, validated).await?,
@@ -167,12 +163,6 @@ fn file_status(s: &str) -> Result<FileStatus, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AttemptQuery {
-    attempt: Option<u32>,
-}
-
 #[derive(Serialize)]
 pub struct FileCount {
     status: FileStatus,
@@ -208,24 +198,4 @@ pub async fn summary(
         total: counts.iter().map(|c| c.count).sum(),
         counts,
     }))
-}
-
-/// The attempt asked for (default: the step's current one); NOT_FOUND for an unknown step.
-async fn step_attempt(app: &App, id: StepId, attempt: Option<u32>) -> Result<u32, ApiError> {
-    let step = app
-        .store
-        .get_step(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no step {id}")))?;
-    let attempt = attempt.unwrap_or(step.attempt);
-    if attempt > step.attempt {
-        return Err(ApiError::new(
-            ErrorCode::InvalidArgument,
-            format!(
-                "step {id} has no attempt {attempt}; the latest is {}",
-                step.attempt
-            ),
-        ));
-    }
-    Ok(attempt)
 }

@@ -2,7 +2,7 @@
 //! terminate and retry operations.
 
 use super::ApiError;
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Launch, Path, Query};
 use super::hosts::page;
 use crate::app::App;
 use crate::auth::Caller;
@@ -15,7 +15,7 @@ use shoal_types::api::{
     ExecuteScriptRequest, ExecuteScriptResponse, JobDetail, LogResponse, RetryRequest,
     RetryResponse, StatusCount, StepDetail,
 };
-use shoal_types::{HostId, HostTaskStatus, JobId, LaunchMode, RunStatus, ScopeId, StepId, TaskKey};
+use shoal_types::{HostId, HostTaskStatus, JobId, RunStatus, ScopeId, StepId, TaskKey};
 
 /// Largest log slice one request returns.
 const LOG_PAGE_MAX: u64 = 1024 * 1024;
@@ -23,14 +23,9 @@ const LOG_PAGE_MAX: u64 = 1024 * 1024;
 pub async fn execute_script(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
-    headers: axum::http::HeaderMap,
+    Launch(mode): Launch,
     Json(req): Json<ExecuteScriptRequest>,
 ) -> Result<axum::Json<ExecuteScriptResponse>, ApiError> {
-    // The console marks its requests so history can tell web launches from API launches.
-    let mode = match headers.get("x-shoal-client").and_then(|v| v.to_str().ok()) {
-        Some("console") => LaunchMode::Web,
-        _ => LaunchMode::Api,
-    };
     Ok(axum::Json(
         crate::jobs::execute_script(&app, &caller, mode, req).await?,
     ))
@@ -135,11 +130,13 @@ pub async fn terminate(
     Ok(axum::Json(serde_json::json!({ "job_instance_id": id })))
 }
 
-async fn step_and_attempt(
+/// The attempt asked for (default: the step's current one); NOT_FOUND for an unknown step,
+/// INVALID_ARGUMENT for an attempt the step has not reached.
+pub(super) async fn step_attempt(
     app: &App,
     id: StepId,
     attempt: Option<u32>,
-) -> Result<(Step, u32), ApiError> {
+) -> Result<u32, ApiError> {
     let step = app
         .store
         .get_step(id)
@@ -152,7 +149,7 @@ async fn step_and_attempt(
             step.attempt
         )));
     }
-    Ok((step, attempt))
+    Ok(attempt)
 }
 
 #[derive(Deserialize)]
@@ -185,7 +182,7 @@ pub async fn hosts(
     Path(id): Path<StepId>,
     Query(q): Query<HostsQuery>,
 ) -> Result<axum::Json<Paged<TaskRow>>, ApiError> {
-    let (_, attempt) = step_and_attempt(&app, id, q.attempt).await?;
+    let attempt = step_attempt(&app, id, q.attempt).await?;
     let statuses = q
         .status
         .as_deref()
@@ -222,7 +219,7 @@ pub async fn hosts(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptQuery {
-    attempt: Option<u32>,
+    pub(super) attempt: Option<u32>,
 }
 
 #[derive(serde::Serialize)]
@@ -236,7 +233,7 @@ pub async fn groups(
     Path(id): Path<StepId>,
     Query(q): Query<AttemptQuery>,
 ) -> Result<axum::Json<Groups>, ApiError> {
-    let (_, attempt) = step_and_attempt(&app, id, q.attempt).await?;
+    let attempt = step_attempt(&app, id, q.attempt).await?;
     Ok(axum::Json(Groups {
         attempt,
         groups: app.store.result_groups(id, attempt).await?,
@@ -256,7 +253,7 @@ pub async fn log(
     Path((id, host_id)): Path<(StepId, HostId)>,
     Query(q): Query<LogQuery>,
 ) -> Result<axum::Json<LogResponse>, ApiError> {
-    let (_, attempt) = step_and_attempt(&app, id, q.attempt).await?;
+    let attempt = step_attempt(&app, id, q.attempt).await?;
     let filter = TaskFilter {
         host_id: None,
         step_id: id,

@@ -5,41 +5,16 @@
 use super::*;
 
 /// A fixture whose upload limit is `max` bytes, with one enrolled host (id returned).
-async fn fixture_with(max: u64) -> (Fixture, i64) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store: Arc<dyn Store> = Arc::new(
-        shoal_store_sqlite::SqliteStore::open(&dir.path().join("t.db"))
-            .await
-            .expect("open store"),
-    );
+async fn fixture_with_uploads(max: u64) -> (Fixture, i64) {
+    let f = fixture_with(|opts| opts.upload_max_bytes = max).await;
     let host = shoal_store::conformance::add_host(
-        &*store,
+        &*f.app.store,
         shoal_types::DEFAULT_SCOPE,
         "web1",
         &["10.0.0.1"],
         Default::default(),
     )
     .await;
-    let opts = Options {
-        data_dir: dir.path().to_path_buf(),
-        upload_max_bytes: max,
-        ..Options::default()
-    };
-    let (app, rx) = build_app(
-        opts,
-        store,
-        "test-server".into(),
-        metrics_handle().expect("metrics"),
-    );
-    tokio::spawn(writer::run(app.clone(), rx));
-    let (token, _) = api::issue_token(&app, "t", TokenKind::Api, 1, "test", None)
-        .await
-        .expect("token");
-    let f = Fixture {
-        app,
-        token,
-        _dir: dir,
-    };
     (f, host.id)
 }
 
@@ -52,16 +27,7 @@ async fn post_raw(f: &Fixture, uri: &str, body: Vec<u8>) -> (StatusCode, serde_j
         .header("content-type", "application/octet-stream")
         .body(Body::from(body))
         .expect("request");
-    let resp = api::router(f.app.clone())
-        .oneshot(req)
-        .await
-        .expect("response");
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    )
+    send(f, req).await
 }
 
 fn chunk_files(f: &Fixture) -> usize {
@@ -72,7 +38,7 @@ fn chunk_files(f: &Fixture) -> usize {
 
 #[tokio::test]
 async fn uploads_round_trip_and_are_content_addressed() {
-    let (f, _) = fixture_with(32 << 20).await;
+    let (f, _) = fixture_with_uploads(32 << 20).await;
     // Past the API's 16 MiB JSON body limit: uploads are streamed under their own limit.
     let data: Vec<u8> = (0..17u32 << 20).map(|i| (i % 251) as u8).collect();
     let (s, up) = post_raw(&f, "/api/v1/uploads?name=app.tar.gz", data.clone()).await;
@@ -116,7 +82,7 @@ async fn uploads_round_trip_and_are_content_addressed() {
 
 #[tokio::test]
 async fn uploads_over_the_limit_or_badly_named_are_refused() {
-    let (f, _) = fixture_with(5 << 20).await;
+    let (f, _) = fixture_with_uploads(5 << 20).await;
     let data = vec![7u8; 6 << 20];
     let (s, err) = post_raw(&f, "/api/v1/uploads?name=big.bin", data.clone()).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{err}");
@@ -143,8 +109,8 @@ async fn uploads_over_the_limit_or_badly_named_are_refused() {
                 .collect::<Vec<_>>(),
         )))
         .expect("request");
-    let resp = api::router(f.app.clone()).oneshot(req).await.expect("resp");
-    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (s, _) = send(&f, req).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(chunk_files(&f), 0, "nothing stored");
     // A declared length over the limit is refused before the body is read.
     let req = Request::builder()
@@ -154,8 +120,8 @@ async fn uploads_over_the_limit_or_badly_named_are_refused() {
         .header("content-length", (6u64 << 20).to_string())
         .body(Body::from("hi"))
         .expect("request");
-    let resp = api::router(f.app.clone()).oneshot(req).await.expect("resp");
-    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let (s, _) = send(&f, req).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
     for bad in ["a%2Fb", "..", ".", "", "x%00y"] {
         let (s, err) = post_raw(&f, &format!("/api/v1/uploads?name={bad}"), b"hi".to_vec()).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {err}");
@@ -168,7 +134,7 @@ async fn uploads_over_the_limit_or_badly_named_are_refused() {
 
 #[tokio::test]
 async fn bad_file_transfers_get_stable_codes() {
-    let (f, host) = fixture_with(1 << 20).await;
+    let (f, host) = fixture_with_uploads(1 << 20).await;
     let ft = "/api/v1/file-transfers";
     let src = format!(r#"{{"file_list":["/data/a.txt"],"targets":{{"host_ids":[{host}]}}}}"#);
     let req = |extra: &str, sources: &str, dir: &str| {
@@ -335,7 +301,7 @@ async fn bad_file_transfers_get_stable_codes() {
 
 #[tokio::test]
 async fn valid_transfers_reach_the_orchestrator_and_file_rows_list() {
-    let (f, host) = fixture_with(1 << 20).await;
+    let (f, host) = fixture_with_uploads(1 << 20).await;
     // A valid request with an inline source passes validation; the inline content is stored as
     // an upload whatever the orchestrator answers.
     let body = format!(

@@ -19,11 +19,12 @@ use super::ValidatedTransfer;
 use crate::api::ApiError;
 use crate::app::App;
 use crate::auth::Caller;
+use crate::checks;
 use crate::clock::now_ms;
 use base64::Engine as _;
+use shoal_types::DEFAULT_SCOPE;
 use shoal_types::api::{ErrorCode, FileSourceRequest, FileTransferRequest, Targets};
 use shoal_types::files::{DirMode, FileSource, FileSpec, limits as file_limits};
-use shoal_types::{DEFAULT_SCOPE, limits};
 
 /// Largest speed limit, MB/s.
 pub const SPEED_LIMIT_MAX: u32 = 10_240;
@@ -56,13 +57,13 @@ pub async fn validate(
     req: FileTransferRequest,
 ) -> Result<ValidatedTransfer, ApiError> {
     let scope_id = req.scope_id.unwrap_or(DEFAULT_SCOPE);
-    let name = job_name(req.name.as_deref())?;
+    let name = checks::job_name(req.name.as_deref(), "file transfer")?;
     check_target_dir(&req.file_target_path)?;
-    let account = check_account(req.account.as_deref(), "account")?;
+    let account = checks::account(req.account.as_deref())?;
     let dir_mode = dir_mode(req.transfer_mode.as_ref())?;
     let upload_limit_mbps = speed_limit(req.upload_speed_limit, "upload_speed_limit")?;
     let download_limit_mbps = speed_limit(req.download_speed_limit, "download_speed_limit")?;
-    let timeout_secs = timeout(req.timeout)?;
+    let timeout_secs = checks::timeout_secs(req.timeout)?;
     let checked = check_sources(&req.file_source_list)?;
 
     let targets = crate::targets::resolve(app, scope_id, &req.targets).await?;
@@ -208,7 +209,7 @@ fn check_source(s: &FileSourceRequest) -> Result<Checked, ApiError> {
         return Ok(Checked::Host {
             targets,
             paths: s.file_list.clone(),
-            account: check_account(s.account.as_deref(), "account")?,
+            account: checks::account(s.account.as_deref())?,
         });
     }
     if s.targets.is_some() || s.account.is_some() {
@@ -372,21 +373,6 @@ fn check_date_format(format: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// OS account names, checked as for scripts.
-fn check_account(account: Option<&str>, field: &str) -> Result<String, ApiError> {
-    let account = account.unwrap_or("").to_string();
-    if account.len() > 64
-        || account
-            .chars()
-            .any(|c| c.is_whitespace() || c == '/' || c == ':')
-    {
-        return Err(ApiError::invalid(format!(
-            "invalid {field} name {account:?}"
-        )));
-    }
-    Ok(account)
-}
-
 fn dir_mode(mode: Option<&serde_json::Value>) -> Result<DirMode, ApiError> {
     use serde_json::Value;
     match mode {
@@ -408,33 +394,6 @@ fn speed_limit(limit: Option<u32>, field: &str) -> Result<Option<u32>, ApiError>
         Some(mbps) => Err(ApiError::invalid(format!(
             "{field} {mbps} is out of range: 1 to {SPEED_LIMIT_MAX} MB/s (0 or absent: unlimited)"
         ))),
-    }
-}
-
-fn timeout(timeout: Option<i64>) -> Result<u32, ApiError> {
-    let timeout = timeout.unwrap_or(i64::from(limits::TIMEOUT_DEFAULT_SECS));
-    let range = i64::from(limits::TIMEOUT_MIN_SECS)..=i64::from(limits::TIMEOUT_MAX_SECS);
-    if !range.contains(&timeout) {
-        return Err(ApiError::new(
-            ErrorCode::TimeoutOutOfRange,
-            format!(
-                "timeout {timeout} is out of range: {} to {} seconds",
-                range.start(),
-                range.end()
-            ),
-        ));
-    }
-    u32::try_from(timeout).map_err(|_| ApiError::invalid("timeout is out of range"))
-}
-
-fn job_name(name: Option<&str>) -> Result<String, ApiError> {
-    match name {
-        Some(n) if n.chars().count() > limits::NAME_MAX_CHARS => Err(ApiError::invalid(format!(
-            "name is longer than {} characters",
-            limits::NAME_MAX_CHARS
-        ))),
-        Some(n) if !n.trim().is_empty() => Ok(n.trim().to_string()),
-        _ => Ok(format!("file transfer {}", now_ms())),
     }
 }
 

@@ -68,11 +68,6 @@ fn modes_limits_and_inline() {
     assert_eq!(speed_limit(Some(0), "x").ok(), Some(None));
     assert_eq!(speed_limit(Some(10_240), "x").ok(), Some(Some(10_240)));
     assert!(speed_limit(Some(10_241), "x").is_err());
-    assert_eq!(timeout(None).ok(), Some(7200));
-    assert_eq!(
-        timeout(Some(0)).expect_err("0").code,
-        ErrorCode::TimeoutOutOfRange
-    );
     assert_eq!(decode_inline("aGk=\n").ok(), Some(b"hi".to_vec()));
     assert_eq!(
         decode_inline("not base64!").expect_err("junk").code,

@@ -1,0 +1,89 @@
+//! Request checks shared by script executions (`jobs`) and file transfers
+//! (`transfer::validate`): one rule and one message, whichever endpoint applies it.
+
+use crate::api::ApiError;
+use crate::clock::now_ms;
+use shoal_types::api::ErrorCode;
+use shoal_types::limits;
+
+/// The step timeout in seconds: absent is the default, outside the limits TIMEOUT_OUT_OF_RANGE.
+pub fn timeout_secs(timeout: Option<i64>) -> Result<u32, ApiError> {
+    let timeout = timeout.unwrap_or(i64::from(limits::TIMEOUT_DEFAULT_SECS));
+    let range = i64::from(limits::TIMEOUT_MIN_SECS)..=i64::from(limits::TIMEOUT_MAX_SECS);
+    if !range.contains(&timeout) {
+        return Err(ApiError::new(
+            ErrorCode::TimeoutOutOfRange,
+            format!(
+                "timeout {timeout} is out of range: {} to {} seconds",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+    u32::try_from(timeout).map_err(|_| ApiError::invalid("timeout is out of range"))
+}
+
+/// An OS account name (absent: the agent's default): at most 64 bytes, no white space, `/`
+/// or `:`.
+pub fn account(account: Option<&str>) -> Result<String, ApiError> {
+    let account = account.unwrap_or("").to_string();
+    if account.len() > 64
+        || account
+            .chars()
+            .any(|c| c.is_whitespace() || c == '/' || c == ':')
+    {
+        return Err(ApiError::invalid(format!(
+            "invalid account name {account:?}"
+        )));
+    }
+    Ok(account)
+}
+
+/// The job name, trimmed; blank or absent: `{default} {now_ms}`.
+pub fn job_name(name: Option<&str>, default: &str) -> Result<String, ApiError> {
+    match name {
+        Some(n) if n.chars().count() > limits::NAME_MAX_CHARS => Err(ApiError::invalid(format!(
+            "name is longer than {} characters",
+            limits::NAME_MAX_CHARS
+        ))),
+        Some(n) if !n.trim().is_empty() => Ok(n.trim().to_string()),
+        _ => Ok(format!("{default} {}", now_ms())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Pins the shared checks: the timeout default and range (TIMEOUT_OUT_OF_RANGE), account
+    //! names, and job names (trimmed, or the given default followed by a timestamp).
+    use super::*;
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(timeout_secs(None).ok(), Some(7200));
+        assert_eq!(timeout_secs(Some(259_200)).ok(), Some(259_200));
+        for bad in [0, -1, 259_201] {
+            let e = timeout_secs(Some(bad)).expect_err("out of range");
+            assert_eq!(e.code, ErrorCode::TimeoutOutOfRange, "{bad}");
+        }
+    }
+
+    #[test]
+    fn accounts_and_names() {
+        assert_eq!(account(None).ok().as_deref(), Some(""));
+        assert_eq!(account(Some("app")).ok().as_deref(), Some("app"));
+        for bad in ["a b", "a/b", "a:b", &"x".repeat(65)] {
+            let e = account(Some(bad)).expect_err(bad);
+            assert_eq!(e.code, ErrorCode::InvalidArgument, "{bad}");
+            assert!(
+                e.message.starts_with("invalid account name"),
+                "{}",
+                e.message
+            );
+        }
+        assert_eq!(job_name(Some(" n "), "x").ok().as_deref(), Some("n"));
+        let default = job_name(Some("  "), "file transfer").expect("default");
+        assert!(default.starts_with("file transfer "), "{default}");
+        let long = "x".repeat(limits::NAME_MAX_CHARS + 1);
+        assert!(job_name(Some(&long), "x").is_err());
+    }
+}
