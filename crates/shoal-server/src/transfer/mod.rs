@@ -348,6 +348,9 @@ pub(crate) async fn close_rows(app: &App, rows: &[FileProgress]) {
     if rows.is_empty() {
         return;
     }
+    // The agents' own final reports (speeds, start times) were queued before their tasks'
+    // results; store them first, or the closing rows would win with less detail.
+    app.files.progress.flush(&app.store).await;
     if let Err(e) = app.store.apply_file_progress(rows).await {
         tracing::warn!(error = %e, rows = rows.len(), "closing file rows failed; queueing them");
         app.files.progress.push(&app.store, rows.to_vec()).await;

@@ -1,7 +1,9 @@
 //! Coalesced writes of per-file progress: reports queue in one bounded channel and are applied
 //! in one `apply_file_progress` call per ~200 ms window (or per [`MAX_BATCH`] reports), not one
 //! transaction per agent message. The store folds reports per row idempotently, so order within
-//! a window and repeats do not matter.
+//! a window and repeats do not matter. [`Queue::flush`] is a barrier: everything queued before
+//! it is stored when it returns (the writer uses it before closing a target's rows, so the
+//! agent's own final reports, with their speeds and start times, land first).
 
 use parking_lot::Mutex;
 use shoal_store::{FileProgress, Store};
@@ -13,10 +15,15 @@ const QUEUE: usize = 16_384;
 const MAX_BATCH: usize = 8_192;
 const WINDOW: Duration = Duration::from_millis(200);
 
+enum Item {
+    Report(FileProgress),
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
 pub struct Queue {
-    tx: mpsc::Sender<FileProgress>,
+    tx: mpsc::Sender<Item>,
     /// Taken by the first push, which starts the writing task.
-    rx: Mutex<Option<mpsc::Receiver<FileProgress>>>,
+    rx: Mutex<Option<mpsc::Receiver<Item>>>,
 }
 
 impl Queue {
@@ -33,34 +40,58 @@ impl Queue {
         if reports.is_empty() {
             return;
         }
+        self.start(store);
+        for r in reports {
+            if self.tx.send(Item::Report(r)).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Returns once every report queued before the call is stored (or given up).
+    pub async fn flush(&self, store: &Arc<dyn Store>) {
+        self.start(store);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.tx.send(Item::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    fn start(&self, store: &Arc<dyn Store>) {
         let rx = self.rx.lock().take();
         if let Some(rx) = rx {
             tokio::spawn(run(store.clone(), rx));
-        }
-        for r in reports {
-            if self.tx.send(r).await.is_err() {
-                return;
-            }
         }
     }
 }
 
 /// The writing task: ends when every sender is gone.
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<FileProgress>) {
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Item>) {
     let mut batch = Vec::new();
+    let mut flushed = Vec::new();
     loop {
-        let Some(first) = rx.recv().await else { return };
-        batch.push(first);
+        match rx.recv().await {
+            None => return,
+            Some(Item::Report(r)) => batch.push(r),
+            Some(Item::Flush(ack)) => flushed.push(ack),
+        }
         let window = tokio::time::sleep(WINDOW);
         tokio::pin!(window);
-        while batch.len() < MAX_BATCH {
+        while batch.len() < MAX_BATCH && flushed.is_empty() {
             tokio::select! {
                 _ = &mut window => break,
                 next = rx.recv() => match next {
-                    Some(r) => batch.push(r),
+                    Some(Item::Report(r)) => batch.push(r),
+                    Some(Item::Flush(ack)) => flushed.push(ack),
                     None => break,
                 },
             }
+        }
+        if batch.is_empty() {
+            for ack in flushed.drain(..) {
+                let _ = ack.send(());
+            }
+            continue;
         }
         let mut delay = Duration::from_millis(100);
         for tries in 1.. {
@@ -78,5 +109,8 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<FileProgress>) {
             }
         }
         batch.clear();
+        for ack in flushed.drain(..) {
+            let _ = ack.send(());
+        }
     }
 }
