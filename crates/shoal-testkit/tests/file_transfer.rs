@@ -247,6 +247,26 @@ async fn many_to_many_and_modes(database_url: Option<String>) {
         "{failed:?}"
     );
     assert!(tree(&sb, 3, "/tmp").iter().all(|f| !f.contains("exists")));
+    // Retry of the failed target (bk-job's 失败IP重做) once its directory exists: a new
+    // attempt re-scans the source and only host 3 runs again.
+    sb.host_sh(3, "mkdir -p /tmp/exists").unwrap();
+    let retry: serde_json::Value = api
+        .post(
+            &format!("/api/v1/steps/{step}/retry"),
+            &serde_json::json!({"mode": "failed"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(retry["rerun_count"], 1, "{retry}");
+    let rows = api
+        .wait_tasks(step, &ids[3..4], DONE, |s| s.is_terminal())
+        .await
+        .unwrap();
+    assert_eq!(rows[0].status, HostTaskStatus::Success, "{rows:?}");
+    assert_eq!(
+        sb.host_sh(3, "cat /tmp/exists/app.conf").unwrap(),
+        "conf of host 0\n"
+    );
 
     // Uploads through the API and inline text.
     let content: Vec<u8> = (0..5_000_000u32).map(|i| (i * 7 % 251) as u8).collect();

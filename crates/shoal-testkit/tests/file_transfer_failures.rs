@@ -2,8 +2,9 @@
 //! namespaces: a source host killed mid-transfer fails its targets with a clear reason and
 //! leaves nothing half-written; a target whose link is cut and restored resumes and ends with
 //! the right content; chunks corrupted in a serving peer's cache are refused and fetched
-//! elsewhere; a full target disk fails that target with "no space" and no partial file; and
-//! per-host download and upload limits hold within 20%.
+//! elsewhere; a full target disk fails that target with "no space" and no partial file; a
+//! terminated transfer stops at once and leaves nothing half-written; and per-host download
+//! and upload limits hold within 20%.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
@@ -286,4 +287,38 @@ async fn speed_limits_hold_within_20_percent() {
             "{what} limit of 2 MB/s moved 16 MiB in {took:.2} s (expected 8 s ± 20%)"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminate_stops_a_transfer_and_leaves_nothing() {
+    let (sb, ids) = sandbox(2).await;
+    let api = sb.api();
+    make_file(&sb, 0, "/tmp/src/slow.bin", 16);
+    let mut req = transfer(
+        vec![host_source(&ids[0..1], &["/tmp/src/slow.bin"])],
+        &ids[1..2],
+        "/tmp/dst",
+        120,
+    );
+    req.download_speed_limit = Some(1);
+    let (job, step) = start(&api, &req).await;
+    wait_bytes(&api, step, 2 * MIB).await;
+    let asked = Instant::now();
+    api.terminate(job).await.unwrap();
+    let view = api.wait_job(job, Duration::from_secs(30)).await.unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "terminate took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(
+        view.job.status,
+        shoal_types::RunStatus::Terminated,
+        "{view:?}"
+    );
+    let st = statuses(&api, step).await;
+    assert_eq!(st[0].1, HostTaskStatus::ScriptTerminated, "{st:?}");
+    assert_eq!(leftovers(&sb, 1, "/tmp/dst"), "", "no partial or temp file");
+    let rows = api.step_files(step, Some("download")).await.unwrap();
+    assert!(rows.iter().all(|r| r.status.code() == 5), "{rows:?}");
 }
