@@ -16,25 +16,13 @@ pub type Hash = [u8; 32];
 
 /// Lowercase hex of a hash, as chunks are named on disk and on the wire.
 pub fn to_hex(hash: &Hash) -> String {
-    let mut s = String::with_capacity(64);
-    for b in hash {
-        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-    }
-    s
+    hex::encode(hash)
 }
 
 /// Parses 64 hex digits (either case).
 pub fn from_hex(s: &str) -> Option<Hash> {
-    let bytes = s.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
     let mut hash = [0u8; 32];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        hash[i] = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
+    hex::decode_to_slice(s, &mut hash).ok()?;
     Some(hash)
 }
 

@@ -156,6 +156,12 @@ impl Cache {
                 actual,
             });
         }
+        self.put_verified(hash, bytes)
+    }
+
+    /// Like [`Cache::put`] for bytes the caller has just checked against `hash` (every
+    /// download path verifies on arrival), so 4 MiB are not hashed a second time.
+    pub fn put_verified(&self, hash: &Hash, bytes: &[u8]) -> Result<(), CacheError> {
         let size = bytes.len() as u64;
         if size > self.max_bytes {
             return Err(CacheError::TooLarge {

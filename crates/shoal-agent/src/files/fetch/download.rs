@@ -23,6 +23,8 @@ const IDLE_LINKS_PER_PEER: usize = 4;
 
 /// Fetches a chunk from a peer (host id > 0). Implementations verify the bytes.
 pub trait Holders: Clone + Send + Sync + 'static {
+    /// The chunk's bytes, already verified against `hash` (a mismatch is
+    /// `PeerError::Corrupt`): the executor caches them without hashing again.
     fn get(
         &self,
         holder: PeerAddr,
@@ -250,10 +252,11 @@ impl From<Attempt> for StoreOr {
     }
 }
 
-/// Verifies and caches the bytes (blocking work off the runtime).
+/// Caches bytes already verified against `hash` on arrival (both download paths check them),
+/// off the runtime.
 async fn store(cache: &Arc<Cache>, hash: Hash, bytes: Vec<u8>) -> Result<(), StoreOr> {
     let cache = cache.clone();
-    let put = tokio::task::spawn_blocking(move || cache.put(&hash, &bytes)).await;
+    let put = tokio::task::spawn_blocking(move || cache.put_verified(&hash, &bytes)).await;
     match put {
         Ok(Ok(())) => Ok(()),
         Ok(Err(CacheError::Corrupt { .. })) => {
