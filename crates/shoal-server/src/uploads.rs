@@ -399,11 +399,9 @@ pub async fn sweep_loop(app: App, cancel: CancellationToken) {
         }
         let ttl_ms = i64::try_from(app.opts.upload_ttl.as_millis()).unwrap_or(i64::MAX);
         let before = crate::clock::now_ms().saturating_sub(ttl_ms);
-        let swept = tokio::select! {
-            _ = cancel.cancelled() => return,
-            swept = app.uploads.sweep(&*app.store, before) => swept,
-        };
-        match swept {
+        // Never raced against shutdown: a store call dropped mid-transaction could leave the
+        // connection unusable. A sweep is short; shutdown waits for it.
+        match app.uploads.sweep(&*app.store, before).await {
             Ok(stats) if stats != SweepStats::default() => tracing::info!(
                 uploads = stats.uploads,
                 chunks = stats.chunks,

@@ -62,6 +62,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .pragma("cache_size", "-32000");
         let write = single_connection_pool()
+            .after_release(|conn, _| Box::pin(async move { reusable(conn).await }))
             .connect_with(write_options)
             .await
             .map_err(|e| open_error(path, e))?;
@@ -116,6 +117,23 @@ fn single_connection_pool() -> SqlitePoolOptions {
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(120))
+}
+
+/// Whether the write connection may go back to the pool. A transaction that failed in a way
+/// after which SQLite rolled back on its own (a full disk, an I/O error), or whose future was
+/// dropped, can leave the driver's transaction depth above zero: its own ROLLBACK then fails
+/// ("no transaction is active") and every later `BEGIN` would fail with "attempted to call
+/// begin_with at non-zero transaction depth". Such a connection is closed; the pool opens a
+/// fresh one for the next write. The ping first lets the driver's worker run the rollback it
+/// queued when the transaction was dropped.
+async fn reusable(conn: &mut sqlx::SqliteConnection) -> std::result::Result<bool, sqlx::Error> {
+    use sqlx::Connection as _;
+    conn.ping().await?;
+    if conn.is_in_transaction() {
+        tracing::warn!("sqlite write connection left inside a transaction; replacing it");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 async fn migrate(pool: &SqlitePool) -> Result<()> {

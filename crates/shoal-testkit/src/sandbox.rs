@@ -50,6 +50,9 @@ pub struct SandboxOptions {
     pub bins: Option<Bins>,
     /// How long to wait for the server to answer `/healthz`.
     pub server_start_timeout: Duration,
+    /// Mount a tmpfs of this size (e.g. `"64m"`) on the server's data directory, to fill it
+    /// up in tests. Needs root.
+    pub data_dir_size: Option<String>,
 }
 
 impl Default for SandboxOptions {
@@ -63,6 +66,7 @@ impl Default for SandboxOptions {
             agent_args: Vec::new(),
             bins: None,
             server_start_timeout: Duration::from_secs(60),
+            data_dir_size: None,
         }
     }
 }
@@ -149,6 +153,21 @@ impl Sandbox {
             .with_context(|| format!("creating a sandbox dir in {}", parent.display()))?;
         let data_dir = dir.path().join("data");
         std::fs::create_dir_all(&data_dir)?;
+        if let Some(size) = &opts.data_dir_size {
+            require_root()?;
+            let ok = std::process::Command::new("mount")
+                .args([
+                    "-t",
+                    "tmpfs",
+                    "-o",
+                    &format!("size={size},mode=0700"),
+                    "tmpfs",
+                ])
+                .arg(&data_dir)
+                .status()?
+                .success();
+            anyhow::ensure!(ok, "mounting a {size} tmpfs on {}", data_dir.display());
+        }
         // Sandbox hosts get their own tmpfs on /tmp, which hides a binary built in a checkout
         // under /tmp; the sandbox dir is outside /tmp, so the hosts run a copy kept there.
         let bins = if net.is_some() {
@@ -448,6 +467,12 @@ impl Drop for Sandbox {
                 Err(_) => kept,
             };
             eprintln!("shoal-testkit: keeping {}", shown.display());
+        }
+        if self.opts.data_dir_size.is_some() {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.data_dir)
+                .status();
         }
         // The directory goes before the slot is free for others.
         drop(self.dir.take());
