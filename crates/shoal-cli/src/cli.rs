@@ -133,6 +133,10 @@ pub struct ServerArgs {
     /// when no running step uses it [default: 604800, 7 days].
     #[arg(long, value_name = "SECS")]
     pub upload_ttl_secs: Option<u64>,
+    /// Open REST API connections allowed per client address; 0 for no limit (raise it, or
+    /// use 0, behind a load balancer that connects from one address) [default: 256].
+    #[arg(long, value_name = "N")]
+    pub api_max_conns_per_ip: Option<usize>,
 }
 
 #[derive(Debug, Args)]

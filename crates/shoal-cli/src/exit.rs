@@ -72,7 +72,8 @@ fn exit_for_client(e: &shoal_client::Error) -> Exit {
         shoal_client::Error::Api { code, .. } => match code {
             InvalidArgument | MalformedJson | UnknownHost | UnknownGroup | EmptyTarget
             | UnknownLanguage | ScriptTooLarge | TimeoutOutOfRange | InvalidSelector
-            | InvalidParams | InvalidPath | UnknownUpload | PayloadTooLarge => Exit::Usage,
+            | InvalidParams | InvalidPath | UnknownUpload | PayloadTooLarge | UriTooLong
+            | HeadersTooLarge | UnknownScope => Exit::Usage,
             Unauthenticated | PermissionDenied | Unavailable => Exit::Unreachable,
             NotFound | InvalidState | Conflict | Internal => Exit::Failed,
         },

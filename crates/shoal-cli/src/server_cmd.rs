@@ -33,6 +33,9 @@ pub fn options(args: ServerArgs) -> Options {
     if let Some(s) = args.upload_ttl_secs {
         o.upload_ttl = Duration::from_secs(s);
     }
+    if let Some(n) = args.api_max_conns_per_ip {
+        o.api_max_conns_per_ip = n;
+    }
     o.api_tls = match (args.api_tls, args.tls_cert, args.tls_key) {
         (_, Some(cert), Some(key)) => ApiTls::Files { cert, key },
         (true, _, _) => ApiTls::SelfIssued,

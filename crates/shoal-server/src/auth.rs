@@ -28,6 +28,13 @@ pub struct Caller {
     pub name: String,
 }
 
+/// `/api/v1/jobs/{id}/events`
+pub(crate) fn is_event_stream(path: &str) -> bool {
+    path.strip_prefix("/api/v1/jobs/")
+        .and_then(|rest| rest.strip_suffix("/events"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
 /// Middleware: every request under `/api` and `/metrics` needs `Authorization: Bearer <token>`
 /// naming a usable API token.
 pub async fn require_token(
@@ -40,14 +47,18 @@ pub async fn require_token(
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let query_token = req.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("access_token="))
-            .map(str::to_string)
-    });
+    // EventSource in browsers cannot set headers, so the event stream (and only it) also takes
+    // the token in the query. Everywhere else a query token would only end up in logs.
+    let query_token = is_event_stream(req.uri().path())
+        .then(|| req.uri().query())
+        .flatten()
+        .and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("access_token="))
+                .map(str::to_string)
+        });
     let secret = match header.strip_prefix("Bearer ") {
         Some(s) => s.trim().to_string(),
-        // EventSource in browsers cannot set headers; it passes the token in the query.
         None => query_token.ok_or_else(|| ApiError::unauthenticated("missing bearer token"))?,
     };
     let record = app

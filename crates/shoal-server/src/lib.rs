@@ -16,6 +16,7 @@ mod clock;
 mod events;
 mod fsutil;
 mod gateway;
+mod http;
 mod jobs;
 mod options;
 mod targets;
@@ -59,13 +60,18 @@ pub async fn run(
         .await
         .with_context(|| format!("binding the API endpoint {}", opts.listen))?;
 
-    let cancel = CancellationToken::new();
-    let writer_task = tokio::spawn(writer::run(app.clone(), writer_rx));
+    let cancel = app.shutdown.clone();
+    let writer_stop = CancellationToken::new();
+    let writer_task = tokio::spawn(writer::run_until(
+        app.clone(),
+        writer_rx,
+        writer_stop.clone(),
+    ));
     tracker::recover(&app)
         .await
         .context("recovering running steps")?;
     let sweeper = tokio::spawn(tracker::sweep_loop(app.clone(), cancel.clone()));
-    tokio::spawn(uploads::sweep_loop(app.clone(), cancel.clone()));
+    let upload_sweeper = tokio::spawn(uploads::sweep_loop(app.clone(), cancel.clone()));
     let gateway = tokio::spawn(gateway::serve(
         app.clone(),
         agent_listener,
@@ -81,41 +87,35 @@ pub async fn run(
         "shoal server started"
     );
     let router = api::router(app.clone());
-    let http_cancel = cancel.clone();
-    match tls::api_config(&opts.api_tls, &tls)? {
-        None => {
-            let serve = axum::serve(http_listener, router).with_graceful_shutdown(async move {
-                shutdown.await;
-                http_cancel.cancel();
-            });
-            serve.await.context("serving the API")?;
-        }
-        Some(config) => {
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                http_cancel.cancel();
-                stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-            });
-            let listener = http_listener
-                .into_std()
-                .context("preparing the API listener")?;
-            let config = axum_server::tls_rustls::RustlsConfig::from_config(config);
-            axum_server::from_tcp_rustls(listener, config)
-                .context("serving the API over TLS")?
-                .handle(handle)
-                .serve(router.into_make_service())
-                .await
-                .context("serving the API over TLS")?;
-        }
-    }
-    // HTTP has drained; stop agent sessions and background loops, then let queued results land.
+    let api_tls = tls::api_config(&opts.api_tls, &tls)?;
+    let http_stop = CancellationToken::new();
+    let http = tokio::spawn(http::serve(
+        http_listener,
+        router,
+        api_tls,
+        http::Limits {
+            max_conns_per_ip: opts.api_max_conns_per_ip,
+        },
+        http_stop.clone(),
+    ));
+    shutdown.await;
+    tracing::info!("shutting down");
+    // In order: stop taking requests (event streams end with `cancel`) and let open ones
+    // finish; stop agent sessions and background loops; then let queued results land.
     cancel.cancel();
+    http_stop.cancel();
+    let _ = http.await;
     let _ = gateway.await;
     let _ = sweeper.await;
+    let _ = upload_sweeper.await;
+    writer_stop.cancel();
+    if tokio::time::timeout(std::time::Duration::from_secs(30), writer_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("queued results were still being stored after 30 s; stopping anyway");
+    }
     drop(app);
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), writer_task).await;
     tracing::info!("shoal server stopped");
     Ok(())
 }
@@ -157,6 +157,7 @@ fn build_app_with(
         uploads: uploads::Uploads::new(&opts_data_dir),
         files,
         metrics,
+        shutdown: CancellationToken::new(),
     });
     (app, writer_rx)
 }

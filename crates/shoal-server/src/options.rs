@@ -34,6 +34,8 @@ pub struct Options {
     /// Uploads not used for this long (uploaded again, or named by a new transfer) and not
     /// referenced by a running step are deleted.
     pub upload_ttl: Duration,
+    /// Open REST API connections allowed per client address (0: no limit).
+    pub api_max_conns_per_ip: usize,
 }
 
 /// TLS for the REST API and console.
@@ -63,6 +65,7 @@ impl Default for Options {
             api_tls: ApiTls::Off,
             upload_max_bytes: shoal_types::files::limits::UPLOAD_MAX_DEFAULT,
             upload_ttl: Duration::from_secs(7 * 24 * 3600),
+            api_max_conns_per_ip: 256,
         }
     }
 }

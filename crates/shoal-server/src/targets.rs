@@ -21,6 +21,7 @@ pub async fn resolve(
             format!("at most {MAX_EXPLICIT} explicit hosts per request"),
         ));
     }
+    crate::api::check_scope(app, scope_id).await?;
     let mut ids: BTreeSet<HostId> = BTreeSet::new();
     if !targets.host_ids.is_empty() {
         let wanted: BTreeSet<HostId> = targets.host_ids.iter().copied().collect();

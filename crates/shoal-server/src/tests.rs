@@ -420,3 +420,69 @@ async fn groups_validate_selectors() {
 }
 
 mod files;
+
+// Pins the limits checked before routing: an over-long URI is 414 and oversized headers are
+// 431, both in the JSON error format.
+#[tokio::test]
+async fn oversized_uris_and_headers_get_json_errors() {
+    let f = fixture().await;
+    let long = format!("/api/v1/jobs?name={}", "a".repeat(9 * 1024));
+    check_error(&f, "GET", &long, None, 414, "URI_TOO_LONG").await;
+
+    let mut req = Request::builder()
+        .uri("/api/v1/jobs")
+        .header("authorization", format!("Bearer {}", f.token));
+    for i in 0..5 {
+        req = req.header(format!("x-big-{i}"), "v".repeat(8 * 1024));
+    }
+    let (status, json) = send(&f, req.body(Body::empty()).expect("request")).await;
+    assert_eq!(status.as_u16(), 431, "{json}");
+    assert_eq!(json["error"]["code"], "HEADERS_TOO_LARGE");
+
+    let mut req = Request::builder().uri("/api/v1/jobs");
+    for i in 0..120 {
+        req = req.header(format!("x-h-{i}"), "v");
+    }
+    let (status, json) = send(&f, req.body(Body::empty()).expect("request")).await;
+    assert_eq!(status.as_u16(), 431, "{json}");
+}
+
+// Pins where a token may travel in the query string: only on the event stream (browsers'
+// EventSource cannot set headers); on every other route it is refused, so it is never needed
+// in a URL that proxies and logs keep.
+#[tokio::test]
+async fn a_query_token_works_only_on_the_event_stream() {
+    let f = fixture().await;
+    let q = format!("access_token={}", f.token);
+    for uri in [
+        format!("/api/v1/jobs?{q}"),
+        format!("/api/v1/tokens?{q}"),
+        format!("/api/v1/whoami?{q}"),
+    ] {
+        let (status, json) = call(&f, "GET", &uri, None, None).await;
+        assert_eq!(status.as_u16(), 401, "{uri}: {json}");
+        assert_eq!(json["error"]["code"], "UNAUTHENTICATED");
+    }
+    let (status, json) = call(
+        &f,
+        "POST",
+        &format!("/api/v1/tokens?{q}"),
+        Some(r#"{"name":"x"}"#),
+        None,
+    )
+    .await;
+    assert_eq!(status.as_u16(), 401, "{json}");
+    // The event stream takes it: the job is unknown (404), so authentication passed.
+    let (status, json) = call(
+        &f,
+        "GET",
+        &format!("/api/v1/jobs/77/events?{q}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status.as_u16(), 404, "{json}");
+    assert!(crate::auth::is_event_stream("/api/v1/jobs/1/events"));
+    assert!(!crate::auth::is_event_stream("/api/v1/jobs/1/x/events"));
+    assert!(!crate::auth::is_event_stream("/api/v1/jobs//events"));
+}

@@ -16,6 +16,7 @@ use shoal_types::{HostTaskStatus, StepId, TaskKey, UnixMs};
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// Reports queued before sessions wait (back-pressure to agents).
 const QUEUE: usize = 16_384;
@@ -154,11 +155,23 @@ struct AckState {
     from_agent: bool,
 }
 
-pub async fn run(app: App, mut rx: mpsc::Receiver<Report>) {
+#[cfg(test)]
+pub async fn run(app: App, rx: mpsc::Receiver<Report>) {
+    run_until(app, rx, CancellationToken::new()).await
+}
+
+/// Runs the writer until `stop` is cancelled, then stores what is still queued and returns.
+/// (The app holds the writer's own sender, so the channel never closes while the app lives.)
+pub async fn run_until(app: App, mut rx: mpsc::Receiver<Report>, stop: CancellationToken) {
     let mut reports = Vec::with_capacity(MAX_BATCH);
     loop {
         reports.clear();
-        let Some(first) = rx.recv().await else { return };
+        let first = tokio::select! {
+            biased;
+            r = rx.recv() => r,
+            _ = stop.cancelled() => rx.try_recv().ok(),
+        };
+        let Some(first) = first else { return };
         let mut bytes = report_bytes(&first);
         reports.push(first);
         while reports.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {

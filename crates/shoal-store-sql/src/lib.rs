@@ -22,13 +22,18 @@ pub use records::{
 use serde::Serialize;
 use shoal_store::{Error, Result};
 
-/// Maps a driver error to `store::Error`: unique violations are conflicts, everything else is
-/// a database error (values are always bound, never inlined, so messages carry no secrets).
+/// Maps a driver error to `store::Error`: unique violations are conflicts, foreign-key
+/// violations are references to nothing, everything else is a database error (values are
+/// always bound, never inlined, so messages carry no secrets). The first two carry our own
+/// words, never the driver's text, since they reach API clients.
 pub fn db(e: sqlx::Error) -> Error {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
-            Error::Conflict(d.message().to_string())
+            Error::Conflict("a record with the same name or key already exists".to_string())
         }
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => Error::MissingReference(
+            "the request refers to a record that does not exist".to_string(),
+        ),
         sqlx::Error::RowNotFound => Error::NotFound("row".to_string()),
         _ => Error::Database(e.to_string()),
     }

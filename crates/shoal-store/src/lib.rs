@@ -32,6 +32,9 @@ pub enum Error {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A write named a record (scope, host, step) that does not exist.
+    #[error("missing reference: {0}")]
+    MissingReference(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database error: {0}")]

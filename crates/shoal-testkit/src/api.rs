@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shoal_store::{Host, Job, Paged, ResultGroup, Step, TaskRow};
 use shoal_types::api::{
-    ErrorBody, ExecuteScriptRequest, ExecuteScriptResponse, HostSummary, JobDetail, LogResponse,
-    Targets,
+    ErrorBody, ErrorCode, ExecuteScriptRequest, ExecuteScriptResponse, HostSummary, JobDetail,
+    LogResponse, Targets,
 };
 use shoal_types::{HostId, HostTaskStatus, JobId, StepId};
 use std::time::{Duration, Instant};
@@ -312,4 +312,17 @@ pub fn shell(script: &str, hosts: &[HostId], timeout: i64) -> ExecuteScriptReque
         },
         ..ExecuteScriptRequest::default()
     }
+}
+
+/// Asserts that `resp` is the documented error `code`: its HTTP status, the error body with a
+/// message, and never a 500.
+#[track_caller]
+pub fn assert_error(resp: &RawResponse, code: ErrorCode, what: &str) {
+    assert_ne!(resp.status, 500, "{what}: a 500: {}", resp.body);
+    let body = resp
+        .error()
+        .unwrap_or_else(|| panic!("{what}: not an error body ({}): {}", resp.status, resp.body));
+    assert_eq!(body.error.code, code, "{what}: {}", resp.body);
+    assert_eq!(resp.status, code.http_status(), "{what}: {}", resp.body);
+    assert!(!body.error.message.is_empty(), "{what}: empty message");
 }

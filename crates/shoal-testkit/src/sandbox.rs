@@ -44,6 +44,8 @@ pub struct SandboxOptions {
     pub heartbeat_secs: Option<u32>,
     /// Extra server flags.
     pub server_args: Vec<String>,
+    /// Extra environment variables for the server (e.g. `SHOAL_LOG`).
+    pub server_env: Vec<(String, String)>,
     /// Extra flags for every real agent.
     pub agent_args: Vec<String>,
     /// Where `shoal` and `shoal-agent` are; `None` finds them with [`Bins::locate`].
@@ -63,6 +65,7 @@ impl Default for SandboxOptions {
             agent_lost_grace_secs: 3,
             heartbeat_secs: None,
             server_args: Vec::new(),
+            server_env: Vec::new(),
             agent_args: Vec::new(),
             bins: None,
             server_start_timeout: Duration::from_secs(60),
@@ -189,6 +192,7 @@ impl Sandbox {
             agent_lost_grace_secs: opts.agent_lost_grace_secs,
             heartbeat_secs: opts.heartbeat_secs,
             extra_args: opts.server_args.clone(),
+            env: opts.server_env.clone(),
             log: dir.path().join("server.log"),
         };
         let api = Api::new(format!("http://{}", server_spec.listen), "");

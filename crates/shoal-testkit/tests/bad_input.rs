@@ -6,23 +6,12 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use reqwest::Method;
-use shoal_testkit::api::{Api, RawResponse, shell};
+use shoal_testkit::api::{Api, RawResponse, assert_error, shell};
 use shoal_testkit::sandbox::{Sandbox, SandboxOptions};
 use shoal_types::api::ErrorCode;
 use std::time::Duration;
 
 const EXEC: &str = "/api/v1/script-executions";
-
-#[track_caller]
-fn assert_error(resp: &RawResponse, code: ErrorCode, what: &str) {
-    assert_ne!(resp.status, 500, "{what}: a 500: {}", resp.body);
-    let body = resp
-        .error()
-        .unwrap_or_else(|| panic!("{what}: not an error body ({}): {}", resp.status, resp.body));
-    assert_eq!(body.error.code, code, "{what}: {}", resp.body);
-    assert_eq!(resp.status, code.http_status(), "{what}: {}", resp.body);
-    assert!(!body.error.message.is_empty(), "{what}: empty message");
-}
 
 async fn post(api: &Api, body: Vec<u8>) -> RawResponse {
     api.raw(Method::POST, EXEC, Some(body)).await.unwrap()

@@ -45,6 +45,12 @@ pub enum ErrorCode {
     InvalidState,
     Conflict,
     PayloadTooLarge,
+    /// A request URI over 8 KiB.
+    UriTooLong,
+    /// Request headers over 32 KiB in all, or more than 100 of them.
+    HeadersTooLarge,
+    /// A `scope_id` that names no scope.
+    UnknownScope,
     Internal,
     Unavailable,
 }
@@ -58,9 +64,11 @@ impl ErrorCode {
             NotFound => 404,
             InvalidArgument | MalformedJson | UnknownHost | UnknownGroup | EmptyTarget
             | UnknownLanguage | TimeoutOutOfRange | InvalidSelector | InvalidParams
-            | InvalidPath | UnknownUpload => 400,
+            | InvalidPath | UnknownUpload | UnknownScope => 400,
             InvalidState | Conflict => 409,
             ScriptTooLarge | PayloadTooLarge => 413,
+            UriTooLong => 414,
+            HeadersTooLarge => 431,
             Internal => 500,
             Unavailable => 503,
         }

@@ -40,6 +40,7 @@ impl From<shoal_store::Error> for ApiError {
         match e {
             shoal_store::Error::NotFound(m) => ApiError::not_found(m),
             shoal_store::Error::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+            shoal_store::Error::MissingReference(m) => ApiError::invalid(m),
             other => {
                 tracing::error!(error = %other, "storage error while serving a request");
                 ApiError::new(

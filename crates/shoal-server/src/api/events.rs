@@ -60,6 +60,8 @@ pub async fn stream(
         });
     }
     let host = q.host_id;
+    let finished = job.status.is_terminal();
+    let shutdown = app.shutdown.clone();
     let (tx, out) = tokio::sync::mpsc::channel::<Event>(64);
     tokio::spawn(async move {
         let _watch = watch;
@@ -68,13 +70,20 @@ pub async fn stream(
                 return;
             }
         }
+        // A finished job's stream ends after its state: `curl -N` returns.
+        if finished {
+            return;
+        }
         loop {
             let next = tokio::select! {
                 _ = tx.closed() => return, // the client went away
+                _ = shutdown.cancelled() => return,
                 r = rx.recv() => r,
             };
+            let mut ended = false;
             let event = match next {
                 Ok(e) if e.job_id() == job_id => {
+                    ended = matches!(e, JobEvent::Job { status, .. } if status.is_terminal());
                     let other_host = matches!(e, JobEvent::Log { host_id, .. } | JobEvent::Task { host_id, .. } if Some(host_id) != host);
                     if other_host {
                         continue;
@@ -87,6 +96,9 @@ pub async fn stream(
             };
             if tx.send(event).await.is_err() {
                 return;
+            }
+            if ended {
+                return; // the job's terminal event was the last one
             }
         }
     });

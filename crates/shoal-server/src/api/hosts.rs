@@ -202,13 +202,31 @@ pub async fn create_group(
     Json(req): Json<GroupRequest>,
 ) -> Result<axum::Json<Group>, ApiError> {
     validate_group(&req)?;
+    let scope_id = req.scope_id.unwrap_or(DEFAULT_SCOPE);
+    super::tokens::check_scope(&app, scope_id).await?;
     let g = NewGroup {
-        scope_id: req.scope_id.unwrap_or(DEFAULT_SCOPE),
+        scope_id,
         name: req.name.trim().to_string(),
         selector: req.selector.trim().to_string(),
         now: now_ms(),
     };
-    Ok(axum::Json(app.store.create_group(g).await?))
+    let group = app
+        .store
+        .create_group(g)
+        .await
+        .map_err(|e| group_conflict(e, req.name.trim(), scope_id))?;
+    Ok(axum::Json(group))
+}
+
+/// A store error for a group write, with a duplicate name said in our words.
+fn group_conflict(e: shoal_store::Error, name: &str, scope_id: ScopeId) -> ApiError {
+    match e {
+        shoal_store::Error::Conflict(_) => ApiError::new(
+            shoal_types::api::ErrorCode::Conflict,
+            format!("a group named {name:?} already exists in scope {scope_id}"),
+        ),
+        e => e.into(),
+    }
 }
 
 pub async fn get_group(
@@ -229,10 +247,16 @@ pub async fn update_group(
     Json(req): Json<GroupRequest>,
 ) -> Result<axum::Json<Group>, ApiError> {
     validate_group(&req)?;
+    let current = app
+        .store
+        .get_group(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no group {id}")))?;
     if !app
         .store
         .update_group(id, req.name.trim(), req.selector.trim(), now_ms())
-        .await?
+        .await
+        .map_err(|e| group_conflict(e, req.name.trim(), current.scope_id))?
     {
         return Err(ApiError::not_found(format!("no group {id}")));
     }

@@ -11,7 +11,7 @@ mod jobs;
 mod tokens;
 
 pub use error::ApiError;
-pub use tokens::issue as issue_token;
+pub use tokens::{check_scope, issue as issue_token};
 
 use crate::app::App;
 use axum::Router;
@@ -21,6 +21,13 @@ use axum::routing::{get, post, put};
 
 /// Largest request body: a 5 MiB script plus JSON escaping.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// Longest request URI (path and query).
+const URI_LIMIT: usize = 8 * 1024;
+/// Most request header bytes (names, values and separators) and headers.
+const HEADER_BYTES_LIMIT: usize = 32 * 1024;
+const HEADER_COUNT_LIMIT: usize = 100;
+/// A request body that sends nothing for this long is abandoned.
+const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn router(app: App) -> Router {
     let api = Router::new()
@@ -74,10 +81,54 @@ pub fn router(app: App) -> Router {
         .merge(authed)
         .fallback(console::serve)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            BODY_IDLE_TIMEOUT,
+        ))
+        .layer(axum::middleware::from_fn(request_limits))
         // Compresses the console's assets and large JSON pages; event streams are left alone.
         .layer(tower_http::compression::CompressionLayer::new())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Spans name the path only: a query string may carry a token (`access_token`).
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |req: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+                },
+            ),
+        )
         .with_state(app)
+}
+
+/// Answers over-long URIs (414) and oversized headers (431) in the error format, before any
+/// routing or authentication.
+async fn request_limits(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let uri_len = req.uri().to_string().len();
+    if uri_len > URI_LIMIT {
+        return ApiError::new(
+            shoal_types::api::ErrorCode::UriTooLong,
+            format!("the request URI is {uri_len} bytes; the limit is {URI_LIMIT}"),
+        )
+        .into_response();
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers.len() > HEADER_COUNT_LIMIT || bytes > HEADER_BYTES_LIMIT {
+        return ApiError::new(
+            shoal_types::api::ErrorCode::HeadersTooLarge,
+            format!(
+                "the request has {} headers of {bytes} bytes; the limits are \
+                 {HEADER_COUNT_LIMIT} headers and {HEADER_BYTES_LIMIT} bytes",
+                headers.len()
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 async fn not_found() -> ApiError {

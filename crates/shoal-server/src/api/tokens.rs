@@ -9,7 +9,7 @@ use axum::Extension;
 use axum::extract::State;
 use shoal_store::{NewToken, Scope, TokenKind, TokenRecord};
 use shoal_types::DEFAULT_SCOPE;
-use shoal_types::api::{CreateTokenRequest, CreateTokenResponse};
+use shoal_types::api::{CreateTokenRequest, CreateTokenResponse, ErrorCode};
 
 pub async fn whoami(Extension(caller): Extension<Caller>) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "token_id": caller.token_id, "name": caller.name }))
@@ -33,7 +33,31 @@ pub async fn create_scope(
     if name.is_empty() || name.chars().count() > 128 {
         return Err(ApiError::invalid("scope name must be 1-128 characters"));
     }
-    Ok(axum::Json(app.store.create_scope(name, now_ms()).await?))
+    match app.store.create_scope(name, now_ms()).await {
+        Ok(scope) => Ok(axum::Json(scope)),
+        Err(shoal_store::Error::Conflict(_)) => Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("a scope named {name:?} already exists"),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Fails with UNKNOWN_SCOPE unless `scope_id` names a scope.
+pub async fn check_scope(app: &App, scope_id: i64) -> Result<(), ApiError> {
+    if app
+        .store
+        .list_scopes()
+        .await?
+        .iter()
+        .any(|s| s.id == scope_id)
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::UnknownScope,
+        format!("no scope {scope_id}"),
+    ))
 }
 
 pub async fn list(State(app): State<App>) -> Result<axum::Json<Vec<TokenRecord>>, ApiError> {
@@ -67,15 +91,9 @@ pub async fn create(
         ),
         None => None,
     };
-    let (token, record) = issue(
-        &app,
-        name,
-        kind,
-        req.scope_id.unwrap_or(DEFAULT_SCOPE),
-        &caller.name,
-        expires_at,
-    )
-    .await?;
+    let scope_id = req.scope_id.unwrap_or(DEFAULT_SCOPE);
+    check_scope(&app, scope_id).await?;
+    let (token, record) = issue(&app, name, kind, scope_id, &caller.name, expires_at).await?;
     Ok(axum::Json(CreateTokenResponse {
         id: record.id,
         name: record.name,

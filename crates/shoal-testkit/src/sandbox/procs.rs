@@ -130,6 +130,8 @@ pub struct ServerSpec {
     pub agent_lost_grace_secs: u64,
     pub heartbeat_secs: Option<u32>,
     pub extra_args: Vec<String>,
+    /// Extra environment variables (e.g. `SHOAL_LOG`).
+    pub env: Vec<(String, String)>,
     pub log: PathBuf,
 }
 
@@ -153,6 +155,7 @@ pub fn spawn_server(bins: &Bins, spec: &ServerSpec) -> anyhow::Result<Child> {
         cmd.arg("--heartbeat-secs").arg(h.to_string());
     }
     cmd.args(&spec.extra_args);
+    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
     spawn_logged(cmd, &spec.log, "server")
 }
 
