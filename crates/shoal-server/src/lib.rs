@@ -40,8 +40,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     opts.validate()?;
-    std::fs::create_dir_all(&opts.data_dir)
-        .with_context(|| format!("creating the data directory {}", opts.data_dir.display()))?;
+    fsutil::private_data_dir(&opts.data_dir)?;
     let store = open_store(&opts).await?;
     let server_id = server_id(&opts)?;
     let metrics = metrics_handle()?;
@@ -194,7 +193,7 @@ fn server_id(opts: &Options) -> anyhow::Result<String> {
         }
     }
     let id = auth::new_secret("server")[..23].to_string();
-    fsutil::write_atomic(&path, id.as_bytes(), 0o644)?;
+    fsutil::write_atomic(&path, id.as_bytes(), 0o600)?;
     Ok(id)
 }
 

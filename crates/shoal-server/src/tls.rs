@@ -38,7 +38,7 @@ impl Ca {
             let key = KeyPair::generate()?;
             let cert = ca_params()?.self_signed(&key)?;
             crate::fsutil::write_private(&ca_key_path, key.serialize_pem().as_bytes())?;
-            crate::fsutil::write_atomic(&ca_pem_path, cert.pem().as_bytes(), 0o644)?;
+            crate::fsutil::write_atomic(&ca_pem_path, cert.pem().as_bytes(), 0o600)?;
             key
         };
         // Re-signing the same subject with the same key yields an issuer that verifies against

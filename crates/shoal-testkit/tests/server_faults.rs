@@ -66,3 +66,56 @@ async fn the_server_stores_results_again_once_a_full_disk_has_room() {
         assert!(log.content.ends_with("finished\n"));
     }
 }
+
+/// Every entry below `dir` with its mode bits, for the ones others may read.
+fn readable_by_others(dir: &Path, out: &mut Vec<String>) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::symlink_metadata(dir).unwrap();
+    if meta.permissions().mode() & 0o077 != 0 {
+        out.push(format!(
+            "{} {:o}",
+            dir.display(),
+            meta.permissions().mode() & 0o777
+        ));
+    }
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            readable_by_others(&entry.unwrap().path(), out);
+        }
+    }
+}
+
+// The data directory holds scripts, outputs and environment values: nobody but its owner may
+// read it. The sandbox creates it 0755 (as an earlier version did), so the server must fix it
+// at start, with a warning, and create everything after that private.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_is_private() {
+    let mut sb = Sandbox::start(SandboxOptions::default()).await.unwrap();
+    sb.start_sim_fleet(1, &[]).unwrap();
+    let hosts = sb.wait_hosts_online(1, ONLINE).await.unwrap();
+    let api = sb.api();
+    let resp = api
+        .execute(&shell("echo secret-output", &[hosts[0].id], 60))
+        .await
+        .unwrap();
+    api.wait_job(resp.job_instance_id, ONLINE).await.unwrap();
+
+    let data = sb.data_dir();
+    for name in [
+        "shoal.db",
+        "shoal.db-wal",
+        "admin.token",
+        "ca.pem",
+        "server.id",
+    ] {
+        assert!(data.join(name).exists(), "{name} is missing");
+    }
+    let mut open = Vec::new();
+    readable_by_others(data, &mut open);
+    assert!(open.is_empty(), "readable by other users: {open:?}");
+    let log = std::fs::read_to_string(sb.server_log()).unwrap();
+    assert!(
+        log.contains("the data directory was readable by other users"),
+        "{log}"
+    );
+}
