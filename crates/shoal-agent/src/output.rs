@@ -7,10 +7,7 @@ use shoal_types::limits::TAG_MAX_BYTES;
 /// A line starting with this sets the task's tag to the rest of the line.
 pub const TAG_PREFIX: &[u8] = b"::shoal-tag::";
 
-/// The marker appended once the cap is reached.
-pub fn truncation_marker(cap: u64) -> Vec<u8> {
-    format!("\n[shoal-agent: output truncated at {cap} bytes]\n").into_bytes()
-}
+pub use shoal_types::limits::truncation_marker;
 
 /// Accounts for one task's output. Feed it every read with [`Capture::push`]; store what it
 /// returns.

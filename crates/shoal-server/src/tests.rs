@@ -486,3 +486,78 @@ async fn a_query_token_works_only_on_the_event_stream() {
     assert!(!crate::auth::is_event_stream("/api/v1/jobs/1/x/events"));
     assert!(!crate::auth::is_event_stream("/api/v1/jobs//events"));
 }
+
+// Pins the output cap on the server's side: an agent that ignores the cap and sends 8 MiB for
+// a 5 MiB cap gets 5 MiB and the truncation marker stored, and the host marked truncated.
+#[tokio::test]
+async fn the_server_caps_output_an_agent_did_not() {
+    use shoal_proto::{End, Outcome, Stream};
+    let f = fixture().await;
+    let cap = f.app.opts.output_cap;
+    let (_, step) = shoal_store::conformance::one_step_job(&*f.app.store, &[1]).await;
+    let key = shoal_store::conformance::key(step, 0, 1);
+    let part = vec![b'x'; 1 << 20];
+    for i in 0..8u64 {
+        let report = writer::Report::Output {
+            key,
+            offset: i << 20,
+            stream: Stream::Stdout,
+            data: part.clone(),
+        };
+        assert!(f.app.writer.send(report).await);
+    }
+    let outcome = Outcome {
+        end: End::Exited { code: 0 },
+        started_at: Some(1),
+        ended_at: 2,
+        output_len: 8 << 20,
+        truncated: false,
+        digest: String::new(),
+        tag: None,
+    };
+    assert!(
+        f.app
+            .writer
+            .send(writer::Report::Finished { key, outcome })
+            .await
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let row = loop {
+        let rows = f
+            .app
+            .store
+            .list_tasks(
+                &shoal_store::TaskFilter {
+                    step_id: step,
+                    attempt: 0,
+                    statuses: vec![],
+                    ip: None,
+                    keyword: None,
+                    group: None,
+                    host_id: None,
+                },
+                shoal_store::Page::first(10),
+            )
+            .await
+            .expect("list_tasks");
+        if let Some(r) = rows.data.into_iter().find(|r| r.status.is_terminal()) {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the result never landed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(row.truncated, "{row:?}");
+    let marker = shoal_types::limits::truncation_marker(cap);
+    assert_eq!(row.log_len, cap + marker.len() as u64);
+    let log = f
+        .app
+        .store
+        .read_log(key, cap - 4, 1 << 20)
+        .await
+        .expect("read_log");
+    assert_eq!(&log.data[..4], b"xxxx");
+    assert_eq!(&log.data[4..], &marker[..]);
+}

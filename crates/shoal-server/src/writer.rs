@@ -139,6 +139,40 @@ pub fn result_of(key: TaskKey, outcome: &Outcome) -> TaskResult {
     }
 }
 
+/// Enforces the output cap on what an agent sends, whatever the agent did: bytes up to `cap`
+/// are kept, the truncation marker stands at `cap` (as an honest agent sends it), anything
+/// later is dropped.
+fn cap_chunk(cap: u64, chunk: LogChunk) -> Vec<LogChunk> {
+    let end = chunk.offset + chunk.data.len() as u64;
+    if end <= cap {
+        return vec![chunk];
+    }
+    let marker = shoal_types::limits::truncation_marker(cap);
+    let marker_chunk = |from: u64| {
+        let skip = usize::try_from(from - cap).unwrap_or(usize::MAX);
+        marker
+            .get(skip..)
+            .filter(|rest| !rest.is_empty())
+            .map(|rest| LogChunk {
+                key: chunk.key,
+                offset: from,
+                stream: stream_code(Stream::Agent),
+                data: rest.to_vec(),
+            })
+    };
+    if chunk.offset >= cap {
+        return marker_chunk(chunk.offset).into_iter().collect();
+    }
+    let keep = usize::try_from(cap - chunk.offset).unwrap_or(usize::MAX);
+    let head = LogChunk {
+        key: chunk.key,
+        offset: chunk.offset,
+        stream: chunk.stream,
+        data: chunk.data[..keep].to_vec(),
+    };
+    std::iter::once(head).chain(marker_chunk(cap)).collect()
+}
+
 fn stream_code(s: Stream) -> u8 {
     match s {
         Stream::Stdout => 0,
@@ -212,21 +246,22 @@ async fn write_batch(app: &App, reports: &mut Vec<Report>) {
                 let ack = acks.entry(key).or_default();
                 ack.from_agent = true;
                 ack.output_offset = ack.output_offset.max(offset + data.len() as u64);
-                batch.chunks.push(LogChunk {
+                let chunk = LogChunk {
                     key,
                     offset,
                     stream: stream_code(stream),
                     data,
-                });
+                };
+                batch.chunks.extend(cap_chunk(app.opts.output_cap, chunk));
             }
             Report::Finished { key, outcome } => {
                 let ack = acks.entry(key).or_default();
                 ack.from_agent = true;
                 ack.finished = true;
                 ack.output_offset = ack.output_offset.max(outcome.output_len);
-                batch
-                    .updates
-                    .push(TaskUpdate::Finished(result_of(key, &outcome)));
+                let mut result = result_of(key, &outcome);
+                result.truncated |= outcome.output_len > app.opts.output_cap;
+                batch.updates.push(TaskUpdate::Finished(result));
             }
             Report::Settled(result) => batch.updates.push(TaskUpdate::Finished(result)),
         }
@@ -310,4 +345,51 @@ async fn write_batch(app: &App, reports: &mut Vec<Report>) {
 fn watched_job(app: &App, key: TaskKey) -> Option<shoal_types::JobId> {
     let job_id = app.active.job_of(key.step_id)?;
     app.events.is_watched(job_id, key.host_id).then_some(job_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_types::limits::truncation_marker;
+
+    fn chunk(offset: u64, data: &[u8]) -> LogChunk {
+        LogChunk {
+            key: TaskKey {
+                step_id: 1,
+                attempt: 0,
+                host_id: 1,
+            },
+            offset,
+            stream: 0,
+            data: data.to_vec(),
+        }
+    }
+
+    /// (offset, data) of each chunk kept for `chunk` under `cap`.
+    fn check(cap: u64, offset: u64, data: &[u8], expect: &[(u64, Vec<u8>)]) {
+        let kept: Vec<(u64, Vec<u8>)> = cap_chunk(cap, chunk(offset, data))
+            .into_iter()
+            .map(|c| (c.offset, c.data))
+            .collect();
+        assert_eq!(kept, expect, "cap {cap}, chunk at {offset}");
+    }
+
+    // Pins the server's own output cap: what an agent sends past the cap never reaches the
+    // store, and the marker stands where an honest agent puts it.
+    #[test]
+    fn the_server_enforces_the_output_cap() {
+        let m = truncation_marker(10);
+        check(10, 0, b"0123456789", &[(0, b"0123456789".to_vec())]);
+        check(
+            10,
+            4,
+            b"456789abcdef",
+            &[(4, b"456789".to_vec()), (10, m.clone())],
+        );
+        check(10, 10, &m, &[(10, m.clone())]);
+        check(10, 10, b"more bytes from a lying agent", &[(10, m.clone())]);
+        check(10, 12, &m[2..], &[(12, m[2..].to_vec())]);
+        check(10, 10 + m.len() as u64, b"later", &[]);
+        check(10, 500, b"far later", &[]);
+    }
 }

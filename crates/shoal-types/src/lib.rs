@@ -229,6 +229,12 @@ pub mod limits {
     pub const NAME_MAX_CHARS: usize = 512;
     /// Default per-host per-step output cap.
     pub const OUTPUT_CAP_DEFAULT: u64 = 5 * 1024 * 1024;
+
+    /// The text stored right after the first `cap` bytes of a task's output when there was
+    /// more (by the agent, and by the server for an agent that did not).
+    pub fn truncation_marker(cap: u64) -> Vec<u8> {
+        format!("\n[shoal-agent: output truncated at {cap} bytes]\n").into_bytes()
+    }
     /// Largest page a list endpoint returns (bk-job: 1000).
     pub const PAGE_MAX: u32 = 1000;
     /// Largest tag a script can set (bk-job: 256).
