@@ -55,8 +55,11 @@ async fn partial_delivery(database_url: Option<String>) {
     sb.wait_hosts_online(3, ONLINE).await.unwrap();
     let ids = sb.host_ids().await.unwrap();
     let api = sb.api();
-    sb.host_sh(0, "mkdir -p /tmp/src && echo present > /tmp/src/present.txt")
-        .unwrap();
+    sb.host_sh(
+        0,
+        "mkdir -p /tmp/src && echo present > /tmp/src/present.txt",
+    )
+    .unwrap();
 
     let present = format!("id={}:/tmp/src/present.txt", ids[0]);
     let missing = format!("id={}:/tmp/src/missing.txt", ids[0]);
@@ -69,7 +72,10 @@ async fn partial_delivery(database_url: Option<String>) {
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(stderr.contains("2 target hosts"), "{stderr}");
     assert!(!stdout.contains(" success "), "{stdout}");
-    assert!(stdout.contains("/tmp/src/missing.txt"), "{stdout}");
+    assert!(
+        stdout.contains(":/tmp/src/missing.txt -> /tmp/dst/missing.txt: "),
+        "the failed file names its source and destination: {stdout}"
+    );
     let job = job_id(&stderr);
 
     let view = api.job(job).await.unwrap();
@@ -137,8 +143,11 @@ async fn partial_delivery(database_url: Option<String>) {
     let view = api.wait_job(resp.job_instance_id, DONE).await.unwrap();
     assert_eq!(view.job.status, RunStatus::Success, "{view:?}");
     assert_eq!(
-        sb.host_sh(1, "stat -c '%F %a' /tmp/dirs/tree/empty /tmp/dirs/tree/full/empty")
-            .unwrap(),
+        sb.host_sh(
+            1,
+            "stat -c '%F %a' /tmp/dirs/tree/empty /tmp/dirs/tree/full/empty"
+        )
+        .unwrap(),
         "directory 700\ndirectory 750\n"
     );
     let uploads = api
@@ -150,6 +159,11 @@ async fn partial_delivery(database_url: Option<String>) {
         .find(|r| r.key.source_path == "/tmp/tree/full/f.bin")
         .unwrap_or_else(|| panic!("{uploads:?}"));
     assert_eq!(big.bytes_done, 3_000_000, "{big:?}");
+    assert_eq!(
+        uploads.len(),
+        1,
+        "empty directories are not served: {uploads:?}"
+    );
 
     // A pushed local file keeps its mode.
     let local = sb.dir().join("tool.sh");

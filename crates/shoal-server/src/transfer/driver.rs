@@ -411,7 +411,9 @@ fn index(step_id: StepId, attempt: u32, fetch: &Arc<FetchSpec>, open: &[TaskKey]
                     .or_insert_with(|| f.source_path.clone());
             }
         }
-        if seen.insert((f.source_host_id, f.source_path.clone())) {
+        // An empty directory is nothing a source serves.
+        let served = !shoal_types::files::is_dir_mode(f.mode);
+        if served && seen.insert((f.source_host_id, f.source_path.clone())) {
             upload_rows.push(upload_key(
                 step_id,
                 attempt,
