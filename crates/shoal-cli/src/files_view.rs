@@ -117,14 +117,14 @@ pub fn live_line(h: &HostFiles) -> String {
         "waiting".to_string()
     };
     format!(
-        "  {:<16} {:>3}%  {} / {}  {}  {}/{} files",
+        "  {:<16} {:>3}%  {} / {}  {}  {}/{}",
         name(&h.ip, h.host_id),
         h.percent(),
         output::bytes(h.bytes_done),
         output::bytes(h.size),
         state,
         h.done,
-        h.files
+        output::count(h.files, "file")
     )
 }
 
@@ -161,9 +161,10 @@ pub fn live_details(targets: &[HostFiles]) -> Vec<String> {
         .collect();
     if order.len() > LIVE_LINES {
         let finished = targets.iter().filter(|h| h.done == h.files).count();
+        let more = (order.len() - LIVE_LINES) as u64;
         lines.push(format!(
-            "  ... and {} more targets ({finished} of {} done)",
-            order.len() - LIVE_LINES,
+            "  ... and {more} more {} ({finished} of {} done)",
+            output::plural(more, "target"),
             targets.len()
         ));
     }
@@ -325,7 +326,10 @@ pub fn summary_text(
         .filter(|r| r.status == FileStatus::Failed)
         .collect();
     if !failed.is_empty() {
-        out.push_str(&format!("== {} failed files\n", failed.len()));
+        out.push_str(&format!(
+            "== {}\n",
+            output::count(failed.len() as u64, "failed file")
+        ));
         for r in failed.iter().take(FAILED_FILES) {
             let from = match (&r.source_ip, r.key.source_host_id) {
                 (Some(ip), _) => format!("{ip}:{}", r.key.source_path),
@@ -345,10 +349,10 @@ pub fn summary_text(
     }
     for s in sources {
         out.push_str(&format!(
-            "== source {}: served {} ({} files)\n",
+            "== source {}: served {} ({})\n",
             name(&s.ip, s.host_id),
             output::bytes(s.bytes_done),
-            s.files
+            output::count(s.files, "file")
         ));
     }
     out

@@ -55,10 +55,12 @@ async fn follow_inner(
         return Ok(Followed::Finished(Box::new(detail)));
     }
     let mut view = View {
-        summary: progress_line(&detail),
+        summary: String::new(),
+        shown: None,
         files: Vec::new(),
         file_step: files_view::current_file_step(&detail),
     };
+    view.set_progress(&detail);
     view.show(progress);
 
     let period = if events.is_some() {
@@ -79,8 +81,9 @@ async fn follow_inner(
         tokio::select! {
             _ = &mut ctrl_c => return Ok(Followed::Interrupted),
             ev = next_event(&mut events), if events.is_some() => match ev {
-                Some(Ok(JobEvent::Step { status, counts, .. })) => {
-                    view.summary = format_progress(status, &counts, None);
+                Some(Ok(JobEvent::Step { step_id, attempt, status, counts, .. })) => {
+                    let line = format_progress(status, &counts, None);
+                    view.set_summary((step_id, attempt), done_count(&counts), line);
                     view.show(progress);
                 }
                 Some(Ok(JobEvent::Job { status, .. })) => check_now = status.is_terminal(),
@@ -117,7 +120,7 @@ async fn follow_inner(
                 if detail.finished {
                     return Ok(Followed::Finished(Box::new(detail)));
                 }
-                view.summary = progress_line(&detail);
+                view.set_progress(&detail);
                 view.file_step = files_view::current_file_step(&detail);
                 view.show(progress);
             }
@@ -136,11 +139,37 @@ async fn follow_inner(
 /// per-target lines.
 struct View {
     summary: String,
+    /// The step attempt the summary describes, and how many of its hosts were done.
+    shown: Option<((shoal_client::StepId, u32), u64)>,
     files: Vec<HostFiles>,
     file_step: Option<(shoal_client::StepId, u32)>,
 }
 
 impl View {
+    /// The status line from a fresh read of the job.
+    fn set_progress(&mut self, detail: &JobDetail) {
+        match current_step(detail) {
+            Some((_, sd)) => {
+                let at = (sd.step.id, sd.step.attempt);
+                self.set_summary(at, done_count(&sd.counts), progress_line(detail));
+            }
+            None => self.summary = progress_line(detail),
+        }
+    }
+
+    /// Replaces the status line unless it would go backwards: a job read can answer after a
+    /// newer event, and the hosts done in one step attempt only ever grow.
+    fn set_summary(&mut self, at: (shoal_client::StepId, u32), done: u64, line: String) {
+        if let Some((shown_at, shown_done)) = self.shown
+            && shown_at == at
+            && done < shown_done
+        {
+            return;
+        }
+        self.shown = Some((at, done));
+        self.summary = line;
+    }
+
     fn show(&self, progress: &mut Progress) {
         if self.files.is_empty() {
             return progress.set(&self.summary);
@@ -184,11 +213,7 @@ pub fn format_progress(
     step_of: Option<(usize, usize)>,
 ) -> String {
     let total: u64 = counts.iter().map(|c| c.count).sum();
-    let done: u64 = counts
-        .iter()
-        .filter(|c| c.status.is_terminal())
-        .map(|c| c.count)
-        .sum();
+    let done = done_count(counts);
     let failed: u64 = counts
         .iter()
         .filter(|c| c.status.is_terminal() && !c.status.is_success())
@@ -201,6 +226,15 @@ pub fn format_progress(
         "{prefix}{} {done}/{total} done, {failed} failed",
         status.text()
     )
+}
+
+/// Hosts of a step that are done (in a terminal status).
+fn done_count(counts: &[StatusCount]) -> u64 {
+    counts
+        .iter()
+        .filter(|c| c.status.is_terminal())
+        .map(|c| c.count)
+        .sum()
 }
 
 /// Whether every host of every step succeeded and the job itself did.
@@ -403,7 +437,8 @@ pub fn first_lines(bytes: &[u8], n: usize) -> (&[u8], bool) {
 
 #[cfg(test)]
 mod tests {
-    //! Pins the progress line, the success rule behind exit code 1, and sample-output cutting.
+    //! Pins the progress line (never going backwards within a step attempt), the success rule
+    //! behind exit code 1, and sample-output cutting.
     use super::*;
     use shoal_client::HostTaskStatus as H;
 
@@ -426,6 +461,27 @@ mod tests {
             format_progress(RunStatus::Success, &[c(H::LastSuccess, 2)], Some((2, 3))),
             "step 2/3: success 2/2 done, 0 failed"
         );
+    }
+
+    #[test]
+    fn progress_never_goes_backwards() {
+        let mut view = View {
+            summary: String::new(),
+            shown: None,
+            files: Vec::new(),
+            file_step: None,
+        };
+        let line = |counts: &[StatusCount]| format_progress(RunStatus::Running, counts, None);
+        let one = [c(H::Success, 1), c(H::Running, 2)];
+        let none = [c(H::Running, 3)];
+        view.set_summary((7, 0), done_count(&one), line(&one));
+        assert_eq!(view.summary, "running 1/3 done, 0 failed");
+        // A slower read of the job answers after the event that reported the first host.
+        view.set_summary((7, 0), done_count(&none), line(&none));
+        assert_eq!(view.summary, "running 1/3 done, 0 failed");
+        // A new attempt (a retry) starts from zero.
+        view.set_summary((7, 1), done_count(&none), line(&none));
+        assert_eq!(view.summary, "running 0/3 done, 0 failed");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::parse::HostSpec;
 use futures::StreamExt as _;
 use shoal_client::{
     Client, HostId, HostQuery, JobDetail, JobQuery, LogQuery, LogResponseExt as _, RetryMode,
-    StepId, TaskQuery,
+    StepId, StepType, TaskQuery,
 };
 use std::time::Duration;
 
@@ -84,9 +84,19 @@ pub async fn run(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<Exit> {
             };
             let resp = ctx.client.retry_step(step_id, mode).await?;
             eprintln!(
-                "step {} attempt {}: re-running {} hosts",
-                resp.step_instance_id, resp.attempt, resp.rerun_count
+                "step {} attempt {}: re-running {}",
+                resp.step_instance_id,
+                resp.attempt,
+                output::count(resp.rerun_count, "host")
             );
+            let file_step = detail
+                .steps
+                .iter()
+                .any(|s| s.step.id == step_id && s.step.step_type == StepType::File);
+            if wait && file_step {
+                // A file step has no exit code: its report is the per-target file summary.
+                return crate::launch::follow_and_report(ctx, job, crate::transfer::report).await;
+            }
             if wait {
                 return crate::launch::follow_and_report(ctx, job, crate::run::report).await;
             }
@@ -190,13 +200,13 @@ async fn show(ctx: &Ctx, job_id: i64) -> anyhow::Result<Exit> {
             .map(|c| format!("{} {}", c.count, c.status.text()))
             .collect();
         text.push_str(&format!(
-            "step {} (id {}): {}, {}, attempt {}, {} hosts: {}\n",
+            "step {} (id {}): {}, {}, attempt {}, {}: {}\n",
             s.ordinal + 1,
             s.id,
             s.name,
             s.status.text(),
             s.attempt,
-            s.host_count,
+            output::count(s.host_count, "host"),
             counts.join(", ")
         ));
     }

@@ -8,12 +8,12 @@ use crate::follow::{self, Followed};
 use crate::output;
 use shoal_client::{ExecuteScriptResponse, JobDetail, JobId};
 
-/// Announces a started job on stderr (`job ID started: NAME, N {hosts}`); with `no_wait` prints
+/// Announces a started job on stderr (`job ID started: NAME, N {host}s`); with `no_wait` prints
 /// its id (or the whole answer with `--json`) and returns, else follows it and reports it.
 pub async fn started(
     ctx: &Ctx,
     resp: &ExecuteScriptResponse,
-    hosts: &str,
+    host: &str,
     no_wait: bool,
     report: impl AsyncFn(&Ctx, &JobDetail) -> anyhow::Result<Exit>,
 ) -> anyhow::Result<Exit> {
@@ -22,8 +22,10 @@ pub async fn started(
         n => format!(" ({n} agent abnormal)"),
     };
     eprintln!(
-        "job {} started: {}, {} {hosts}{abnormal}",
-        resp.job_instance_id, resp.job_instance_name, resp.host_count
+        "job {} started: {}, {}{abnormal}",
+        resp.job_instance_id,
+        resp.job_instance_name,
+        output::count(resp.host_count, host)
     );
     if no_wait {
         if ctx.json {

@@ -125,6 +125,20 @@ where
     }
 }
 
+/// `1 host`, `2 hosts`, `0 files`: a count and its noun in agreement (nouns taking `s`).
+pub fn count(n: u64, noun: &str) -> String {
+    format!("{n} {}", plural(n, noun))
+}
+
+/// `noun`, or `nouns` unless `n` is 1.
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        noun.to_string()
+    } else {
+        format!("{noun}s")
+    }
+}
+
 /// `512 B`, `1.5 KiB`, `12.0 MiB`, `1.20 GiB` (binary multiples).
 pub fn bytes(n: u64) -> String {
     const KIB: f64 = 1024.0;
@@ -221,6 +235,13 @@ impl Progress {
 mod tests {
     //! Pins the table layout and the time, duration and size formats.
     use super::*;
+
+    #[test]
+    fn counts_agree() {
+        assert_eq!(count(1, "host"), "1 host");
+        assert_eq!(count(0, "file"), "0 files");
+        assert_eq!(count(2, "target host"), "2 target hosts");
+    }
 
     #[test]
     fn tables_align() {

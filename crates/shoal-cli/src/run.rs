@@ -18,7 +18,7 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> anyhow::Result<Exit> {
         .execute_script(&req)
         .await
         .context("cannot start the job")?;
-    launch::started(ctx, &resp, "hosts", args.no_wait, report).await
+    launch::started(ctx, &resp, "host", args.no_wait, report).await
 }
 
 /// Prints a finished job's results; exit 1 unless every host succeeded. Also the report of

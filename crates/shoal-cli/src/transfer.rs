@@ -35,7 +35,7 @@ pub async fn push(ctx: &Ctx, args: PushArgs) -> anyhow::Result<Exit> {
     let mut sources = Vec::new();
     for p in plan {
         sources.push(match p {
-            Planned::Ready(s) => s,
+            Planned::Ready(s) => *s,
             Planned::Local(path) => upload(ctx, &path).await?,
         });
     }
@@ -60,7 +60,7 @@ pub async fn gather(ctx: &Ctx, args: GatherArgs) -> anyhow::Result<Exit> {
 /// A source as it will be sent, or a local file still to upload.
 #[derive(Debug, PartialEq)]
 enum Planned {
-    Ready(FileSourceRequest),
+    Ready(Box<FileSourceRequest>),
     Local(PathBuf),
 }
 
@@ -87,12 +87,12 @@ fn plan_sources(sources: &[Source], account: Option<&str>) -> anyhow::Result<Vec
                 match same {
                     Some(r) if !r.file_list.contains(path) => r.file_list.push(path.clone()),
                     Some(_) => {}
-                    None => out.push(Planned::Ready(FileSourceRequest {
+                    None => out.push(Planned::Ready(Box::new(FileSourceRequest {
                         file_list: vec![path.clone()],
                         targets: Some(hosts.clone()),
                         account: account.map(String::from),
                         ..Default::default()
-                    })),
+                    }))),
                 }
             }
         }
@@ -127,7 +127,11 @@ fn check_local(path: &Path) -> anyhow::Result<()> {
 
 /// Uploads one local file with a progress line; returns the source that names it.
 async fn upload(ctx: &Ctx, path: &Path) -> anyhow::Result<FileSourceRequest> {
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(path).ok();
+    let size = meta.as_ref().map_or(0, |m| m.len());
+    // The file keeps its local permission bits at the targets.
+    let file_mode = meta.map(|m| format!("{:04o}", m.permissions().mode() & 0o7777));
     let shown = path.display().to_string();
     let progress = Arc::new(Mutex::new(Progress::new()));
     let last = Arc::new(Mutex::new(None::<Instant>));
@@ -156,6 +160,7 @@ async fn upload(ctx: &Ctx, path: &Path) -> anyhow::Result<FileSourceRequest> {
     Ok(FileSourceRequest {
         upload_id: Some(resp.upload_id),
         name: Some(resp.name),
+        file_mode,
         ..Default::default()
     })
 }
@@ -199,7 +204,7 @@ async fn start(ctx: &Ctx, req: &FileTransferRequest, no_wait: bool) -> anyhow::R
         .transfer_files(req)
         .await
         .context("cannot start the transfer")?;
-    launch::started(ctx, &resp, "target hosts", no_wait, report).await
+    launch::started(ctx, &resp, "target host", no_wait, report).await
 }
 
 /// Prints a finished file job's per-target summary; exit 1 unless every target succeeded.

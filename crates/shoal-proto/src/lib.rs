@@ -168,6 +168,11 @@ pub struct FileProgressEntry {
     pub done: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<FileError>,
+    /// With `done`: bytes of this file's chunks received from each holder (host 0: the
+    /// server) during this fetch, so the server counts what every source served before the
+    /// step can end (chunks shared by several files count for the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from: Vec<(HostId, u64)>,
 }
 
 /// One file a target writes.
@@ -195,6 +200,11 @@ pub struct FetchSpec {
     pub download_limit: Option<u64>,
     pub upload_limit: Option<u64>,
     pub timeout_secs: u32,
+    /// Source files that could not be read (missing, unreadable, source host gone): the
+    /// target still writes every file in `files`, then ends failed with this error, because
+    /// it did not receive everything it should have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<FileError>,
 }
 
 /// A holder of a chunk. `host_id` 0 is the server itself (ask with `GetChunk`).

@@ -351,6 +351,10 @@ pub struct FileSourceRequest {
     /// A small text file given inline, base64 (at most 1 MiB decoded), written as `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inline_content_base64: Option<String>,
+    /// Permission bits of an uploaded or inline file at the targets, octal (`"0755"`);
+    /// default `"0644"`. (Files from hosts keep their source's mode.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_mode: Option<String>,
 }
 
 /// `POST /api/v1/file-transfers`: distribute files to targets (bk-job's fast_transfer_file).

@@ -81,10 +81,21 @@ pub struct FileManifest {
     /// directory (with the directory's own name first) for a directory source.
     pub rel: String,
     pub size: u64,
-    /// Permission bits.
+    /// Permission bits; with the file-type bits [`MODE_DIR`] (as in `st_mode`) for an empty
+    /// directory of a directory source, which has no size and no chunks.
     pub mode: u32,
     /// In file order; empty for an empty file.
     pub chunks: Vec<ChunkRef>,
+}
+
+/// `st_mode`'s file-type bits of a directory: set in a manifest's (and a fetch's) `mode` for
+/// an empty directory to recreate. Plain files carry permission bits only.
+pub const MODE_DIR: u32 = 0o040_000;
+const MODE_TYPE: u32 = 0o170_000;
+
+/// `mode` names a directory (see [`MODE_DIR`]).
+pub fn is_dir_mode(mode: u32) -> bool {
+    mode & MODE_TYPE == MODE_DIR
 }
 
 impl FileManifest {
@@ -171,8 +182,21 @@ pub enum FileSource {
         #[serde(default)]
         account: String,
     },
-    /// Content uploaded to the server (hex BLAKE3 id), written under `name`.
-    Upload { upload_id: String, name: String },
+    /// Content uploaded to the server (hex BLAKE3 id), written under `name` with permission
+    /// bits `mode`.
+    Upload {
+        upload_id: String,
+        name: String,
+        #[serde(default = "default_upload_mode")]
+        mode: u32,
+    },
+}
+
+/// Permission bits of an uploaded or inline file when the request gives none.
+pub const DEFAULT_UPLOAD_MODE: u32 = 0o644;
+
+fn default_upload_mode() -> u32 {
+    DEFAULT_UPLOAD_MODE
 }
 
 /// Everything the server needs to run one file step. Stored with the step (as JSON).

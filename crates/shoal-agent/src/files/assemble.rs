@@ -3,6 +3,9 @@
 //! then its mode (chown clears set-id bits, so the mode comes last), and renamed over `dest`;
 //! then the directory is fsynced. A reader sees the old file or the new one, never a mix.
 //!
+//! A directory entry (an empty directory of a directory source, `mode` with `MODE_DIR`) is
+//! created instead, with its owner and mode.
+//!
 //! Invariants: nothing partial is ever at `dest`; the temporary file is removed on every error
 //! path; failures a person can act on are typed ([`AssembleError`]) so the task can report
 //! them as such (disk full, permission denied, missing target directory in strict mode).
@@ -95,6 +98,10 @@ pub fn assemble(
     if !dest.is_absolute() {
         return Err(AssembleError::BadDest { path: dest.clone() });
     }
+    if shoal_types::files::is_dir_mode(plan.mode) {
+        ensure_dir(parent, opts.dir_mode, plan.owner)?;
+        return make_dir(plan);
+    }
     let chunk_bytes: u64 = plan.chunks.iter().map(|c| u64::from(c.size)).sum();
     if chunk_bytes != plan.size {
         return Err(AssembleError::BadPlan {
@@ -159,6 +166,26 @@ fn write_and_rename(
     std::fs::File::open(parent)
         .and_then(|d| d.sync_all())
         .map_err(|e| AssembleError::io(parent, e))
+}
+
+/// An (empty) directory entry: `dest` becomes a directory (kept if it is one) with the
+/// planned owner and mode.
+fn make_dir(plan: &TargetFile) -> Result<(), AssembleError> {
+    let dest = &plan.dest;
+    match std::fs::DirBuilder::new().mode(0o700).create(dest) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dest.is_dir() => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(AssembleError::ParentNotDir { path: dest.clone() });
+        }
+        Err(e) => return Err(AssembleError::io(dest, e)),
+    }
+    if let Some((uid, gid)) = plan.owner {
+        std::os::unix::fs::chown(dest, Some(uid), Some(gid))
+            .map_err(|e| AssembleError::io(dest, e))?;
+    }
+    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(plan.mode & 0o7777))
+        .map_err(|e| AssembleError::io(dest, e))
 }
 
 /// Makes sure `dir` is a directory: typed errors in strict mode, created (with its missing

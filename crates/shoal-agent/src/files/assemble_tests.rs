@@ -261,3 +261,36 @@ fn names_near_the_length_limit_still_assemble() {
     assert_eq!(std::fs::read(&dest).expect("read"), b"long");
     assert!(leftovers(fx.dir.path()).is_empty());
 }
+
+#[test]
+fn directory_entries_become_directories_with_their_mode() {
+    // Pins empty-directory entries: created (parents in force mode) with the planned mode, kept
+    // (mode set) if already a directory, refused over a file.
+    let f = Fixture::new();
+    let dest = f.target().join("new/empty");
+    let mut plan = f.plan(dest.clone(), b"", 1);
+    plan.mode = shoal_types::files::MODE_DIR | 0o750;
+    assemble(&plan, &f.cache, &force()).expect("mkdir");
+    let meta = std::fs::metadata(&dest).expect("meta");
+    assert!(meta.is_dir());
+    assert_eq!(meta.mode() & 0o7777, 0o750);
+    plan.mode = shoal_types::files::MODE_DIR | 0o700;
+    assemble(&plan, &f.cache, &strict()).expect("exists already");
+    assert_eq!(
+        std::fs::metadata(&dest).expect("meta").mode() & 0o7777,
+        0o700
+    );
+    let file = f.target().join("file");
+    std::fs::write(&file, b"x").expect("write");
+    plan.dest = file.clone();
+    assert!(matches!(
+        assemble(&plan, &f.cache, &force()),
+        Err(AssembleError::ParentNotDir { .. })
+    ));
+    assert_eq!(std::fs::read(&file).expect("kept"), b"x");
+    plan.dest = f.target().join("missing/empty");
+    assert!(matches!(
+        assemble(&plan, &f.cache, &strict()),
+        Err(AssembleError::NoTargetDir { .. })
+    ));
+}

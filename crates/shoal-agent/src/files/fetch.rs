@@ -11,6 +11,11 @@
 //! `Unavailable`). A new session (`Event::Session`) re-sends a `Have` of everything held and
 //! asks again. Kill and timeout stop downloads at once (cached chunks stay for a retry) and
 //! let a running assembly finish: nothing partial is ever at a destination.
+//!
+//! In strict mode, files whose directory is missing fail before anything is fetched for them.
+//! When every file is written but the spec says some sources could not be read
+//! (`FetchSpec::incomplete`), the fetch still ends failed with that error. A file's final
+//! report says which holders its chunks came from (the server's upload accounting).
 
 pub mod download;
 mod log;
@@ -25,7 +30,7 @@ use download::{Done, Failure, Holders, Job, Part, PartRoutes, Shared, holder_nam
 use log::{Log, bytes as human};
 use shoal_proto::{AgentMsg, Assignment, End, FailedFetch, FetchSpec, FileProgressEntry, Outcome};
 use shoal_types::TaskKey;
-use shoal_types::files::{FileError, FileErrorCode};
+use shoal_types::files::{DirMode, FileError, FileErrorCode};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +87,8 @@ enum ChunkState {
 struct ChunkInfo {
     size: u32,
     files: Vec<usize>,
+    /// The holder that delivered it during this fetch (not for chunks cached before).
+    from: Option<i64>,
     state: ChunkState,
     rounds: u32,
     corrupt: bool,
@@ -158,6 +165,7 @@ pub async fn run<H: Holders, S: Sink>(
                     speed: 0,
                     done: false,
                     error: Some(error.clone()),
+                    from: Vec::new(),
                 })
                 .collect();
             let _ = ctx.out.try_send(AgentMsg::FileProgress {
@@ -175,6 +183,9 @@ pub async fn run<H: Holders, S: Sink>(
         }
     };
     let mut f = Fetch::new(ctx, spec, owner);
+    if f.spec.dir_mode == DirMode::Strict {
+        f.fail_missing_dirs(&mut log).await;
+    }
     let total: u64 = f.spec.files.iter().map(|x| x.size).sum();
     let cached: u64 = f
         .chunks
@@ -243,10 +254,22 @@ pub async fn run<H: Holders, S: Sink>(
             code: e.code,
             message: e.message,
         },
-        (None, None) => {
-            log.line("all files complete").await;
-            End::Exited { code: 0 }
-        }
+        (None, None) => match f.spec.incomplete.clone() {
+            // Every planned file is written, but some sources could not be read: a partial
+            // delivery is not a success (the files that arrived stay).
+            Some(e) => {
+                log.line(format!("all planned files complete; {}", e.message))
+                    .await;
+                End::FileFailed {
+                    code: e.code,
+                    message: e.message,
+                }
+            }
+            None => {
+                log.line("all files complete").await;
+                End::Exited { code: 0 }
+            }
+        },
     };
     finish(end, started_at, log)
 }

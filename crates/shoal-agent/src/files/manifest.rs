@@ -45,6 +45,16 @@ pub fn build(file: &SourceFile) -> Result<FileManifest, ManifestError> {
             .ok_or_else(|| ManifestError::NotUtf8 { path: p.to_owned() })
     };
     let (path_str, rel) = (utf8(path)?, utf8(&file.rel)?);
+    if shoal_types::files::is_dir_mode(file.mode) {
+        // An empty directory: nothing to read.
+        return Ok(FileManifest {
+            path: path_str,
+            rel,
+            size: 0,
+            mode: file.mode,
+            chunks: Vec::new(),
+        });
+    }
     let mut f = std::fs::File::open(path).map_err(io_err(path))?;
     let size = f.metadata().map_err(io_err(path))?.len();
     let mut chunks = Vec::with_capacity(size.div_ceil(u64::from(CHUNK_SIZE)).min(4096) as usize);

@@ -8,7 +8,9 @@
 //!   etc. are never interpreted. `rel` is the file name.
 //! - **Directory**: a trailing `/` (`/data/logs/`) sends the directory recursively; `rel`
 //!   keeps the layout under the directory's own name (`logs/a.txt`, `logs/sub/b.txt`), as
-//!   bk-job does. A directory named without the trailing `/` is an error ([`PathError::IsDir`]).
+//!   bk-job does. Empty directories in it (or the directory itself, if empty) are entries too,
+//!   with [`MODE_DIR`] in their mode, so the targets recreate them. A directory named without
+//!   the trailing `/` is an error ([`PathError::IsDir`]).
 //! - **Glob**: a spec that does not exist literally and has `*`, `?` or `[` in a component
 //!   (`/var/log/*.log`, `/data/*/conf/app?.ini`). Shell semantics per component: `*` and `?`
 //!   never match `/` nor a leading `.`; `[[]`, `[*]`, `[?]` match those characters literally.
@@ -38,6 +40,8 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+pub use shoal_types::files::MODE_DIR;
+
 /// Files one spec may expand to.
 pub const MAX_FILES: usize = 100_000;
 /// Directory entries one spec may visit while walking.
@@ -53,7 +57,7 @@ pub struct SourceFile {
     /// Its name under the target directory (relative, never empty, no `..`).
     pub rel: PathBuf,
     pub size: u64,
-    /// Permission bits (`st_mode & 0o7777`).
+    /// Permission bits (`st_mode & 0o7777`); with [`MODE_DIR`] for an empty directory.
     pub mode: u32,
 }
 
@@ -160,6 +164,21 @@ impl Out<'_> {
         Ok(())
     }
 
+    /// Adds an empty directory (recreated at the targets with its mode).
+    fn push_dir(&mut self, path: PathBuf, rel: PathBuf) -> Result<(), PathError> {
+        if self.files.len() >= MAX_FILES {
+            return Err(self.too_many(MAX_FILES));
+        }
+        let meta = std::fs::metadata(&path).map_err(|e| PathError::from_io(&path, e))?;
+        self.files.push(SourceFile {
+            path,
+            rel,
+            size: 0,
+            mode: MODE_DIR | (meta.permissions().mode() & 0o7777),
+        });
+        Ok(())
+    }
+
     fn visit(&mut self) -> Result<(), PathError> {
         self.visited += 1;
         if self.visited > MAX_VISITED {
@@ -195,7 +214,7 @@ fn expand_literal(out: &mut Out<'_>, spec: &str) -> Result<bool, PathError> {
             return Err(PathError::NotDir { path: path.into() });
         }
         let name = path.file_name().map(PathBuf::from).unwrap_or_default();
-        walk(out, path, &name, &mut |_| true)?;
+        walk(out, path, &name, None)?;
     } else if meta.is_dir() {
         return Err(PathError::IsDir { path: path.into() });
     } else if !meta.is_file() {
@@ -278,7 +297,7 @@ fn expand_glob(out: &mut Out<'_>, spec: &str) -> Result<(), PathError> {
         if dir_form {
             let real_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
             if real_dir || (meta.is_dir() && component_pattern(components[last]).is_none()) {
-                walk(out, &path, &rel, &mut |_| true)?;
+                walk(out, &path, &rel, None)?;
             }
         } else if meta.is_file() {
             out.push(path, rel, &meta)?;
@@ -312,16 +331,18 @@ fn list_matching(
 }
 
 /// Adds every file under `dir` (recursively, symlinked directories not followed) whose full
-/// path `keep` accepts, named `rel_base/<path under dir>`.
+/// path `keep` accepts, named `rel_base/<path under dir>`. Without `keep` (a directory sent
+/// whole) every file is taken, and so is every empty directory, `dir` itself included.
 fn walk(
     out: &mut Out<'_>,
     dir: &Path,
     rel_base: &Path,
-    keep: &mut dyn FnMut(&Path) -> bool,
+    mut keep: Option<&mut dyn FnMut(&Path) -> bool>,
 ) -> Result<(), PathError> {
     let root = dir.to_owned();
     let mut stack = vec![(dir.to_owned(), rel_base.to_owned())];
     while let Some((dir, rel)) = stack.pop() {
+        let (files_before, stacked_before) = (out.files.len(), stack.len());
         // Entries may vanish while we walk a live tree (log rotation, temporary files): what
         // disappears is skipped; only a missing starting directory is an error.
         let entries = match std::fs::read_dir(&dir) {
@@ -347,7 +368,8 @@ fn walk(
                 stack.push((path, rel));
                 continue;
             }
-            if !(file_type.is_file() || file_type.is_symlink()) || !keep(&path) {
+            let kept = keep.as_mut().is_none_or(|keep| keep(&path));
+            if !(file_type.is_file() || file_type.is_symlink()) || !kept {
                 continue;
             }
             // Follows a symlink: files behind links are files; links to directories,
@@ -361,6 +383,10 @@ fn walk(
                 Err(e) if is_absent(&e) => {}
                 Err(e) => return Err(PathError::from_io(&path, e)),
             }
+        }
+        let empty = out.files.len() == files_before && stack.len() == stacked_before;
+        if keep.is_none() && empty && !rel.as_os_str().is_empty() {
+            out.push_dir(dir, rel)?;
         }
     }
     Ok(())
@@ -466,9 +492,8 @@ fn walk_regex(out: &mut Out<'_>, base: &Path, pattern: &str) -> Result<(), PathE
         Err(e) if is_absent(&e) => return Ok(()),
         Err(e) => return Err(PathError::from_io(base, e)),
     }
-    walk(out, base, Path::new(""), &mut |path| {
-        regex.is_match(OsStr::as_bytes(path.as_os_str()))
-    })
+    let mut matches = |path: &Path| regex.is_match(OsStr::as_bytes(path.as_os_str()));
+    walk(out, base, Path::new(""), Some(&mut matches))
 }
 
 #[cfg(test)]

@@ -113,9 +113,36 @@ fn directories_are_recursive_and_keep_their_name() {
     fs::write(logs.join("sub/b (2).txt"), b"b").expect("write");
     fs::write(logs.join("sub/deeper/c"), b"c").expect("write");
     fs::create_dir(logs.join("empty")).expect("mkdir");
+    fs::set_permissions(logs.join("empty"), fs::Permissions::from_mode(0o750)).expect("chmod");
+    // Empty directories are entries too (with their mode and the directory type bits), so
+    // the targets recreate them.
     assert_eq!(
         rels(&format!("{}/", logs.display())),
-        ["logs/a.txt", "logs/sub/b (2).txt", "logs/sub/deeper/c"]
+        [
+            "logs/a.txt",
+            "logs/empty",
+            "logs/sub/b (2).txt",
+            "logs/sub/deeper/c"
+        ]
+    );
+    let found = expand(&format!("{}/", logs.display())).expect("expand");
+    let empty = found
+        .iter()
+        .find(|f| f.rel == Path::new("logs/empty"))
+        .expect("empty dir");
+    assert_eq!((empty.mode, empty.size), (MODE_DIR | 0o750, 0));
+    assert_eq!(
+        rels(&format!("{}/", logs.join("empty").display())),
+        ["empty"],
+        "an empty directory sent whole is itself an entry"
+    );
+    // Regex walks take files only.
+    assert_eq!(
+        rels(&format!(
+            "REGEX:{}/.*",
+            regex::escape(&logs.display().to_string())
+        )),
+        ["a.txt", "sub/b (2).txt", "sub/deeper/c"]
     );
     assert!(matches!(
         expand(&logs.display().to_string()),
@@ -141,9 +168,10 @@ fn symlinks_never_lead_out_of_the_tree_nor_loop() {
     std::os::unix::fs::symlink(&tree, tree.join("sub/loop")).expect("ln");
     std::os::unix::fs::symlink(tree.join("self"), tree.join("self")).expect("ln");
     std::os::unix::fs::symlink(tree.join("nowhere"), tree.join("broken")).expect("ln");
+    // `sub` holds only a skipped link: it is sent as an empty directory.
     assert_eq!(
         rels(&format!("{}/", tree.display())),
-        ["tree/link-to-file", "tree/real"]
+        ["tree/link-to-file", "tree/real", "tree/sub"]
     );
     assert_eq!(rels(&spec(&tree, "*")), ["link-to-file", "real"]);
     // The temp dir's own name has regex metacharacters (`.tmpXXXX`): escape it, or the walk

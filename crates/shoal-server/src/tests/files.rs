@@ -158,6 +158,15 @@ async fn bad_file_transfers_get_stable_codes() {
             "INVALID_PATH",
         ),
         (
+            req(
+                "",
+                &src.replace("/data/a.txt", "/data/../etc/shadow"),
+                "/tmp",
+            ),
+            400,
+            "INVALID_PATH",
+        ),
+        (
             req("", &src.replace(&format!("[{host}]"), "[4242]"), "/tmp"),
             400,
             "UNKNOWN_HOST",
@@ -222,6 +231,20 @@ async fn bad_file_transfers_get_stable_codes() {
             "INVALID_ARGUMENT",
         ),
         (req("", "{}", "/tmp"), 400, "INVALID_ARGUMENT"),
+        (
+            req(
+                "",
+                r#"{"inline_content_base64":"aGk=","name":"a.sh","file_mode":"0999"}"#,
+                "/tmp",
+            ),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            req("", &src.replace("]}", r#"]},"file_mode":"0755""#), "/tmp"),
+            400,
+            "INVALID_ARGUMENT",
+        ),
         (
             req("", r#"{"file_list":["/data/a.txt"]}"#, "/tmp"),
             400,

@@ -36,7 +36,11 @@ type Scans = HashMap<HostId, (Vec<String>, String)>;
 /// or an upload.
 enum Entry {
     Host(HostId),
-    Upload { upload_id: String, name: String },
+    Upload {
+        upload_id: String,
+        name: String,
+        mode: u32,
+    },
 }
 
 pub async fn run(
@@ -100,6 +104,7 @@ async fn drive(
         targets = open.len(),
         "file step planned"
     );
+    let incomplete = super::plan::incomplete(&plan.errors);
     let fetch = Arc::new(FetchSpec {
         files: plan.files,
         account: spec.account.clone(),
@@ -107,6 +112,7 @@ async fn drive(
         download_limit: mbps_to_bytes(spec.download_limit_mbps),
         upload_limit: mbps_to_bytes(spec.upload_limit_mbps),
         timeout_secs: spec.timeout_secs,
+        incomplete: incomplete.clone(),
     });
     let index = index(step_id, attempt, &fetch, &open);
     let rows = rows(step_id, attempt, &fetch, &plan.errors, &open, &index);
@@ -122,12 +128,14 @@ async fn drive(
         return;
     }
     if fetch.files.is_empty() {
-        let reason = plan
-            .errors
-            .first()
-            .map(|e| e.message.clone())
-            .unwrap_or_else(|| "the sources hold no file".to_string());
-        settle(app, &open, HostTaskStatus::SourceNotFound, &reason).await;
+        let (status, reason) = match incomplete {
+            Some(e) => (e.code.host_status(), e.message),
+            None => (
+                HostTaskStatus::SourceNotFound,
+                "the sources hold no file".to_string(),
+            ),
+        };
+        settle(app, &open, status, &reason).await;
         return;
     }
     let swarm = build_swarm(app, spec, &fetch, &index, &scanned);
@@ -203,9 +211,14 @@ fn entries(spec: &FileSpec) -> (Vec<Entry>, Scans) {
                     }
                 }
             }
-            FileSource::Upload { upload_id, name } => entries.push(Entry::Upload {
+            FileSource::Upload {
+                upload_id,
+                name,
+                mode,
+            } => entries.push(Entry::Upload {
                 upload_id: upload_id.clone(),
                 name: name.clone(),
+                mode: *mode,
             }),
         }
     }
@@ -269,12 +282,17 @@ async fn scan_all(
             HashMap::new()
         }
     };
-    let mut uploads: HashMap<String, Result<ManifestReply, String>> = HashMap::new();
+    let mut uploads: HashMap<(String, String, u32), Result<ManifestReply, String>> = HashMap::new();
     for e in entries {
-        if let Entry::Upload { upload_id, name } = e {
+        if let Entry::Upload {
+            upload_id,
+            name,
+            mode,
+        } = e
+        {
             uploads.insert(
-                upload_id.clone(),
-                upload_manifest(app, upload_id, name).await,
+                (upload_id.clone(), name.clone(), *mode),
+                upload_manifest(app, upload_id, name, *mode).await,
             );
         }
     }
@@ -305,9 +323,13 @@ async fn scan_all(
                 results.remove(host),
                 scans.get(host).map(|(p, _)| p.clone()).unwrap_or_default(),
             ),
-            Entry::Upload { upload_id, name } => (
+            Entry::Upload {
+                upload_id,
+                name,
+                mode,
+            } => (
                 Origin::Upload,
-                uploads.remove(upload_id),
+                uploads.remove(&(upload_id.clone(), name.clone(), *mode)),
                 vec![name.clone()],
             ),
         };
@@ -340,7 +362,12 @@ async fn scan_all(
 }
 
 /// The manifest of an uploaded source from its stored record.
-async fn upload_manifest(app: &App, upload_id: &str, name: &str) -> Result<ManifestReply, String> {
+async fn upload_manifest(
+    app: &App,
+    upload_id: &str,
+    name: &str,
+    mode: u32,
+) -> Result<ManifestReply, String> {
     let upload = match app.store.get_upload(upload_id).await {
         Ok(Some(u)) => u,
         Ok(None) => return Err(format!("the upload {upload_id} no longer exists")),
@@ -365,7 +392,7 @@ async fn upload_manifest(app: &App, upload_id: &str, name: &str) -> Result<Manif
             path: String::new(),
             rel: name.to_string(),
             size: upload.size,
-            mode: 0o644,
+            mode: mode & 0o7777,
             chunks,
         }],
         errors: vec![],
@@ -384,7 +411,9 @@ fn index(step_id: StepId, attempt: u32, fetch: &Arc<FetchSpec>, open: &[TaskKey]
                     .or_insert_with(|| f.source_path.clone());
             }
         }
-        if seen.insert((f.source_host_id, f.source_path.clone())) {
+        // An empty directory is nothing a source serves.
+        let served = !shoal_types::files::is_dir_mode(f.mode);
+        if served && seen.insert((f.source_host_id, f.source_path.clone())) {
             upload_rows.push(upload_key(
                 step_id,
                 attempt,
@@ -430,7 +459,7 @@ fn rows(
                 host_id: key.host_id,
                 source_host_id: e.source_host_id,
                 source_path: e.path.clone(),
-                dest_path: String::new(),
+                dest_path: e.dest.clone(),
             };
             if seen.insert(row.clone()) {
                 rows.push(NewFileTask {

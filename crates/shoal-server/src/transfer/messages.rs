@@ -177,6 +177,19 @@ fn file_progress(app: &App, key: TaskKey, files: &[FileProgressEntry]) -> Vec<Fi
             (None, true) => {
                 sf.delivered
                     .insert((f.source_host_id, f.source_path.clone()));
+                // What the file's own source served (other holders are targets, or sources
+                // of the same content under another path: their live reports count those).
+                let from_source: u64 = e
+                    .from
+                    .iter()
+                    .filter(|(holder, _)| *holder == f.source_host_id)
+                    .map(|(_, bytes)| *bytes)
+                    .sum();
+                if from_source > 0 {
+                    *sf.received
+                        .entry((f.source_host_id, f.source_path.clone()))
+                        .or_default() += from_source;
+                }
                 (FileStatus::Success, None)
             }
             (None, false) => (FileStatus::Downloading, None),

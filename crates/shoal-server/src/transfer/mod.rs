@@ -87,6 +87,10 @@ struct StepFiles {
     timeout_secs: u32,
     /// Bytes served per (serving host, source path), and when last reported.
     served: HashMap<(HostId, String), (u64, i64)>,
+    /// Bytes the targets' final reports say they received per (source host or 0, source
+    /// path): complete once the targets ended, unlike `served`, whose last periodic reports
+    /// may still be on their way when the step ends.
+    received: HashMap<(HostId, String), u64>,
     /// (source host or 0, source path) delivered to at least one target.
     delivered: HashSet<(HostId, String)>,
     /// Targets that ended before the plan existed: their rows are closed once inserted.
@@ -252,6 +256,7 @@ pub(crate) async fn begin(app: &App, b: Begin, spec: FileSpec) {
         swarm: None,
         timeout_secs: spec.timeout_secs,
         served: HashMap::new(),
+        received: HashMap::new(),
         delivered: HashSet::new(),
         ended_early: Vec::new(),
         cancel: cancel.clone(),
@@ -406,10 +411,9 @@ pub(crate) async fn step_ended(app: &App, step_id: StepId, attempt: u32) {
     let mut rows = Vec::new();
     if let Some(plan) = &sf.plan {
         for key in &plan.upload_rows {
-            let bytes = sf
-                .served
-                .get(&(key.host_id, key.source_path.clone()))
-                .map_or(0, |(b, _)| *b);
+            let source = (key.host_id, key.source_path.clone());
+            let served = sf.served.get(&source).map_or(0, |(b, _)| *b);
+            let bytes = served.max(sf.received.get(&source).copied().unwrap_or(0));
             let delivered = sf
                 .delivered
                 .contains(&(key.host_id, key.source_path.clone()));

@@ -13,7 +13,7 @@
 
 use shoal_proto::{FetchFile, SourceError};
 use shoal_types::HostId;
-use shoal_types::files::{DuplicateMode, FileErrorCode, FileManifest};
+use shoal_types::files::{DuplicateMode, FileError, FileErrorCode, FileManifest};
 use std::collections::HashMap;
 
 /// The source IP used for uploaded and inline sources.
@@ -152,6 +152,9 @@ pub struct Scanned {
 pub struct PlanError {
     pub source_host_id: Option<HostId>,
     pub path: String,
+    /// Where the source would have gone: the file's destination for a plain path, the
+    /// directory (with a trailing `/`) for a directory, wildcard or regex.
+    pub dest: String,
     pub code: FileErrorCode,
     pub message: String,
 }
@@ -171,14 +174,6 @@ pub fn plan(target_dir: &str, duplicate: DuplicateMode, now_ms: i64, scanned: &[
     let mut errors = Vec::new();
     for source in scanned {
         let source_host_id = source.origin.host_id();
-        for e in &source.errors {
-            errors.push(PlanError {
-                source_host_id,
-                path: e.path.clone(),
-                code: e.code,
-                message: e.message.clone(),
-            });
-        }
         let ip = source.origin.ip();
         let mut base = expand_target_dir(target_dir, &now, ip);
         match duplicate {
@@ -187,6 +182,15 @@ pub fn plan(target_dir: &str, duplicate: DuplicateMode, now_ms: i64, scanned: &[
             DuplicateMode::ByDateAndSourceIp => {
                 base = join(&join(&base, &strftime("%Y-%m-%d", &now)), ip)
             }
+        }
+        for e in &source.errors {
+            errors.push(PlanError {
+                source_host_id,
+                path: e.path.clone(),
+                dest: error_dest(&base, &e.path),
+                code: e.code,
+                message: e.message.clone(),
+            });
         }
         for m in &source.files {
             let source_path = match &source.origin {
@@ -197,6 +201,7 @@ pub fn plan(target_dir: &str, duplicate: DuplicateMode, now_ms: i64, scanned: &[
                 errors.push(PlanError {
                     source_host_id,
                     path: source_path,
+                    dest: format!("{}/", base.trim_end_matches('/')),
                     code: FileErrorCode::Other,
                     message: format!("unsafe file name {:?} in the source's manifest", m.rel),
                 });
@@ -222,6 +227,61 @@ pub fn plan(target_dir: &str, duplicate: DuplicateMode, now_ms: i64, scanned: &[
         files: files.into_iter().flatten().collect(),
         errors,
     }
+}
+
+/// Where a source that could not be read would have gone under `base` (see
+/// [`PlanError::dest`]).
+fn error_dest(base: &str, path: &str) -> String {
+    let dir = format!("{}/", base.trim_end_matches('/'));
+    if path.contains("REGEX:") {
+        return dir;
+    }
+    let name = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    if name.is_empty() || name.contains(['*', '?', '[']) {
+        return dir;
+    }
+    let dest = join(base, name);
+    if path.ends_with('/') {
+        format!("{dest}/")
+    } else {
+        dest
+    }
+}
+
+/// Listed by name in the error of a target that could not get every file.
+const INCOMPLETE_LISTED: usize = 3;
+
+/// The error a target ends with after writing every planned file when some sources could not
+/// be read: it did not receive everything, so it is not a success. `SourceMissing` (203) if a
+/// source is missing, else the first error's code; the message names the sources.
+pub fn incomplete(errors: &[PlanError]) -> Option<FileError> {
+    let first = errors.first()?;
+    let code = if errors
+        .iter()
+        .any(|e| e.code == FileErrorCode::SourceMissing)
+    {
+        FileErrorCode::SourceMissing
+    } else {
+        first.code
+    };
+    let mut reasons: Vec<String> = errors
+        .iter()
+        .take(INCOMPLETE_LISTED)
+        .map(|e| {
+            if e.message.contains(&e.path) {
+                e.message.clone()
+            } else {
+                format!("{}: {}", e.path, e.message)
+            }
+        })
+        .collect();
+    if errors.len() > INCOMPLETE_LISTED {
+        reasons.push(format!("and {} more", errors.len() - INCOMPLETE_LISTED));
+    }
+    Some(FileError {
+        code,
+        message: reasons.join("; "),
+    })
 }
 
 /// A relative name that stays below the directory it is joined to.

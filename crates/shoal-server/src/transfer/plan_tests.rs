@@ -168,3 +168,75 @@ fn later_source_wins_and_errors_are_kept() {
     assert_eq!(p.errors[1].path, "/y/evil");
     assert!(p.errors[1].message.contains("unsafe"));
 }
+
+#[test]
+fn failed_sources_name_their_destination() {
+    // Pins the destination shown on a failed row (never empty): the file's destination for a
+    // plain path, the directory for a directory, wildcard or regex source.
+    for (path, dest) in [
+        ("/src/missing.txt", "/t/missing.txt"),
+        ("/src/dir/", "/t/dir/"),
+        ("/src/*.log", "/t/"),
+        ("REGEX:/src/a\\d+", "/t/"),
+        ("/src/REGEX:a.*", "/t/"),
+        ("up.bin", "/t/up.bin"),
+    ] {
+        assert_eq!(error_dest("/t/", path), dest, "{path}");
+    }
+    let mut src = host(1, "10.0.0.1", vec![]);
+    src.errors.push(SourceError {
+        path: "/src/missing.txt".into(),
+        code: FileErrorCode::SourceMissing,
+        message: "no such file or directory: /src/missing.txt".into(),
+    });
+    let p = plan("/t", DuplicateMode::BySourceIp, LEAP_DAY_MS, &[src]);
+    assert_eq!(p.errors[0].dest, "/t/10.0.0.1/missing.txt");
+}
+
+#[test]
+fn a_partial_plan_is_incomplete() {
+    // Pins the error of a target that gets some files but not all: none without source
+    // errors; 203's code as soon as one source is missing, else the first error's; the
+    // message names the sources (a bounded number of them).
+    let err = |path: &str, code: FileErrorCode, message: &str| PlanError {
+        source_host_id: Some(1),
+        path: path.into(),
+        dest: String::new(),
+        code,
+        message: message.into(),
+    };
+    assert_eq!(incomplete(&[]), None);
+    let denied = err(
+        "/a",
+        FileErrorCode::PermissionDenied,
+        "permission denied: /a",
+    );
+    let missing = err(
+        "/src/missing.txt",
+        FileErrorCode::SourceMissing,
+        "no such file or directory: /src/missing.txt",
+    );
+    let gone = err("/c", FileErrorCode::Unavailable, "source agent abnormal");
+    let one = incomplete(std::slice::from_ref(&denied)).expect("incomplete");
+    assert_eq!(one.code, FileErrorCode::PermissionDenied);
+    let all = incomplete(&[
+        denied.clone(),
+        missing.clone(),
+        gone.clone(),
+        denied.clone(),
+        denied,
+    ])
+    .expect("incomplete");
+    assert_eq!(all.code, FileErrorCode::SourceMissing);
+    assert_eq!(
+        all.code.host_status(),
+        shoal_types::HostTaskStatus::SourceNotFound
+    );
+    assert!(all.message.contains("/src/missing.txt"), "{}", all.message);
+    assert!(
+        all.message.contains("/c: source agent abnormal"),
+        "{}",
+        all.message
+    );
+    assert!(all.message.ends_with("and 2 more"), "{}", all.message);
+}

@@ -303,6 +303,7 @@ async fn one_source_one_target_over_the_gateway() {
                 speed: 8,
                 done: true,
                 error: None,
+                from: Vec::new(),
             }],
         },
     )

@@ -7,13 +7,15 @@
 //! an upload.
 //!
 //! Decisions:
-//! - `file_target_path` is absolute, has no `..` component and no NUL. `[date:FORMAT]` and
-//!   `[source_ip]` are macros. FORMAT uses the strftime conversions `%Y %y %m %d %H %M %S %j %%`
+//! - Source paths and `file_target_path` are absolute and have no `..` component (as in
+//!   bk-job: a path names what it says, never a way out of it) and no NUL. In
+//!   `file_target_path`, `[date:FORMAT]` and `[source_ip]` are macros. FORMAT uses the strftime conversions `%Y %y %m %d %H %M %S %j %%`
 //!   (what `transfer::plan::strftime` expands) and literal text without `/`. Any other `[...]`
 //!   is literal text, as in bk-job.
 //! - Speed limits are MB/s, 1 to 10240; absent or 0 means unlimited (bk-job's convention).
 //! - `transfer_mode`: `"strict"` or 1, `"force"` or 2 (the default).
-//! - Upload and inline sources take no `targets` and no `account`; path sources no `name`.
+//! - Upload and inline sources take no `targets` and no `account`; path sources no `name` and
+//!   no `file_mode` (octal permission bits of an upload or inline file, default `0644`).
 
 use super::ValidatedTransfer;
 use crate::api::ApiError;
@@ -24,7 +26,9 @@ use crate::clock::now_ms;
 use base64::Engine as _;
 use shoal_types::DEFAULT_SCOPE;
 use shoal_types::api::{ErrorCode, FileSourceRequest, FileTransferRequest, Targets};
-use shoal_types::files::{DirMode, FileSource, FileSpec, limits as file_limits};
+use shoal_types::files::{
+    DEFAULT_UPLOAD_MODE, DirMode, FileSource, FileSpec, limits as file_limits,
+};
 
 /// Largest speed limit, MB/s.
 pub const SPEED_LIMIT_MAX: u32 = 10_240;
@@ -44,10 +48,12 @@ enum Checked {
     Upload {
         id: String,
         name: Option<String>,
+        mode: u32,
     },
     Inline {
         content: Vec<u8>,
         name: String,
+        mode: u32,
     },
 }
 
@@ -82,7 +88,7 @@ pub async fn validate(
                 paths,
                 account,
             },
-            Checked::Upload { id, name } => {
+            Checked::Upload { id, name, mode } => {
                 let upload = app
                     .uploads
                     .acquire(&*app.store, &id, now)
@@ -100,9 +106,14 @@ pub async fn validate(
                 FileSource::Upload {
                     name: name.unwrap_or(upload.name),
                     upload_id: upload.id,
+                    mode,
                 }
             }
-            Checked::Inline { content, name } => {
+            Checked::Inline {
+                content,
+                name,
+                mode,
+            } => {
                 let upload = app
                     .uploads
                     .put_bytes(&*app.store, content.into(), &name, &caller.name, now)
@@ -111,6 +122,7 @@ pub async fn validate(
                 FileSource::Upload {
                     upload_id: upload.id,
                     name,
+                    mode,
                 }
             }
         });
@@ -203,6 +215,12 @@ fn check_source(s: &FileSourceRequest) -> Result<Checked, ApiError> {
                 "name applies to upload_id and inline_content_base64 sources only",
             ));
         }
+        if s.file_mode.is_some() {
+            return Err(ApiError::invalid(
+                "file_mode applies to upload_id and inline_content_base64 sources only (files \
+                 from hosts keep their own mode)",
+            ));
+        }
         for path in &s.file_list {
             check_source_path(path)?;
         }
@@ -220,10 +238,12 @@ fn check_source(s: &FileSourceRequest) -> Result<Checked, ApiError> {
     if let Some(name) = &s.name {
         check_file_name(name)?;
     }
+    let mode = file_mode(s.file_mode.as_deref())?;
     if let Some(id) = &s.upload_id {
         return Ok(Checked::Upload {
             id: id.trim().to_string(),
             name: s.name.clone(),
+            mode,
         });
     }
     let encoded = s.inline_content_base64.as_deref().unwrap_or("");
@@ -233,6 +253,24 @@ fn check_source(s: &FileSourceRequest) -> Result<Checked, ApiError> {
     Ok(Checked::Inline {
         content: decode_inline(encoded)?,
         name,
+        mode,
+    })
+}
+
+/// `file_mode`: permission bits in octal (`"644"`, `"0755"`, at most `"7777"`).
+fn file_mode(mode: Option<&str>) -> Result<u32, ApiError> {
+    let Some(text) = mode else {
+        return Ok(DEFAULT_UPLOAD_MODE);
+    };
+    let digits = text.trim();
+    let parsed = (!digits.is_empty() && digits.len() <= 5)
+        .then(|| u32::from_str_radix(digits, 8).ok())
+        .flatten()
+        .filter(|m| *m <= 0o7777);
+    parsed.ok_or_else(|| {
+        ApiError::invalid(format!(
+            "file_mode {text:?} is not a permission mode; give octal digits such as \"0644\" or \"755\""
+        ))
     })
 }
 
@@ -315,7 +353,17 @@ fn check_source_path(path: &str) -> Result<(), ApiError> {
             "source path {path:?} must be absolute (or REGEX:/... with an absolute prefix)"
         )));
     }
+    if has_parent_component(path) {
+        return Err(invalid_path(format!(
+            "source path {path:?} must not contain .. components"
+        )));
+    }
     Ok(())
+}
+
+/// A `..` path component (in a `REGEX:` pattern too: two arbitrary characters are `[^/]{2}`).
+fn has_parent_component(path: &str) -> bool {
+    path.split('/').any(|c| c == "..")
 }
 
 /// The target directory: absolute, no `..`, macros well formed.
@@ -331,7 +379,7 @@ fn check_target_dir(dir: &str) -> Result<(), ApiError> {
             "file_target_path is longer than {PATH_MAX_BYTES} bytes"
         )));
     }
-    if dir.split('/').any(|c| c == "..") {
+    if has_parent_component(dir) {
         return Err(invalid_path(
             "file_target_path must not contain .. components",
         ));

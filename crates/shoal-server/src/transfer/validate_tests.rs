@@ -39,10 +39,22 @@ fn source_paths_and_names() {
         "REGEX:/var/log/app-\\d+\\.log",
         "REGEX:^/x",
         "/tmp/REGEX:[a-z]*",
+        "/data/..hidden",
+        "/data/a..b/",
+        "REGEX:/data/a\\.\\.b",
     ] {
         assert!(check_source_path(ok).is_ok(), "{ok}");
     }
-    for bad in ["a.txt", "REGEX:.*", "", "/a\0b"] {
+    for bad in [
+        "a.txt",
+        "REGEX:.*",
+        "",
+        "/a\0b",
+        "/data/../etc/shadow",
+        "/data/..",
+        "/data/x/../../etc/",
+        "REGEX:/data/../etc/.*",
+    ] {
         let e = check_source_path(bad).expect_err(bad);
         assert_eq!(e.code, ErrorCode::InvalidPath, "{bad}");
         assert!(e.message.contains("source path"), "{}", e.message);
@@ -80,4 +92,18 @@ fn modes_limits_and_inline() {
         decode_inline(&big).expect_err("big").code,
         ErrorCode::PayloadTooLarge
     );
+}
+
+#[test]
+fn file_modes() {
+    // Pins `file_mode` of uploads and inline files: octal, at most 7777, default 0644.
+    assert_eq!(file_mode(None).ok(), Some(0o644));
+    assert_eq!(file_mode(Some("0755")).ok(), Some(0o755));
+    assert_eq!(file_mode(Some("600")).ok(), Some(0o600));
+    assert_eq!(file_mode(Some("4750")).ok(), Some(0o4750));
+    for bad in ["", "rwx", "999", "17777", "0x1ff", "-1"] {
+        let e = file_mode(Some(bad)).expect_err(bad);
+        assert_eq!(e.code, ErrorCode::InvalidArgument, "{bad}");
+        assert!(e.message.contains("file_mode"), "{}", e.message);
+    }
 }

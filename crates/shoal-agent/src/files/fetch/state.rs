@@ -18,6 +18,7 @@ impl<H: Holders> Fetch<H> {
                     },
                     rounds: 0,
                     corrupt: false,
+                    from: None,
                 });
                 if info.files.last() != Some(&i) {
                     info.files.push(i);
@@ -199,6 +200,7 @@ impl<H: Holders> Fetch<H> {
                 speed: (delta as f64 / elapsed) as u64,
                 done: false,
                 error: None,
+                from: Vec::new(),
             });
         }
         if !entries.is_empty() {
@@ -298,6 +300,7 @@ impl<H: Holders> Fetch<H> {
                         speed: 0,
                         done: false,
                         error: None,
+                        from: Vec::new(),
                     }],
                 });
             }
@@ -330,8 +333,9 @@ impl<H: Holders> Fetch<H> {
             return;
         };
         let failure = match done.result {
-            Ok(_) => {
+            Ok(holder) => {
                 info.state = ChunkState::Held;
+                info.from = Some(holder);
                 self.have.push(done.hash);
                 self.have_due
                     .get_or_insert_with(|| Instant::now() + HAVE_BATCH);
@@ -385,6 +389,9 @@ impl<H: Holders> Fetch<H> {
             let Some(index) = self.ready.pop_front() else {
                 return;
             };
+            if self.files[index].status == FileStatus::Failed {
+                continue;
+            }
             let file = &self.spec.files[index];
             self.files[index].status = FileStatus::Assembling;
             let plan = TargetFile {
@@ -440,6 +447,7 @@ impl<H: Holders> Fetch<H> {
                         speed: average,
                         done: true,
                         error: None,
+                        from: self.received_from(index),
                     }],
                 });
             }
@@ -468,6 +476,66 @@ impl<H: Holders> Fetch<H> {
         }
     }
 
+    /// Bytes of file `index`'s chunks per holder that delivered them during this fetch; a
+    /// chunk several files share counts for the first of them.
+    fn received_from(&self, index: usize) -> Vec<(i64, u64)> {
+        let mut by_holder: Vec<(i64, u64)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for c in &self.spec.files[index].chunks {
+            let Some(info) = self.chunks.get(&c.hash) else {
+                continue;
+            };
+            let (Some(holder), Some(&first)) = (info.from, info.files.first()) else {
+                continue;
+            };
+            if first != index || !seen.insert(c.hash) {
+                continue;
+            }
+            match by_holder.iter_mut().find(|(h, _)| *h == holder) {
+                Some((_, bytes)) => *bytes += u64::from(c.size),
+                None => by_holder.push((holder, u64::from(c.size))),
+            }
+        }
+        by_holder
+    }
+
+    /// Strict mode: fails, before anything is fetched for them, the files whose directory
+    /// does not exist (they could never be written).
+    pub(super) async fn fail_missing_dirs<S: Sink>(&mut self, log: &mut Log<'_, S>) {
+        let parents: Vec<std::path::PathBuf> = self
+            .spec
+            .files
+            .iter()
+            .map(|f| {
+                std::path::Path::new(&f.dest)
+                    .parent()
+                    .map(std::path::Path::to_path_buf)
+                    .unwrap_or_default()
+            })
+            .collect();
+        let missing = tokio::task::spawn_blocking(move || {
+            let mut seen: HashMap<std::path::PathBuf, bool> = HashMap::new();
+            parents
+                .into_iter()
+                .map(|p| *seen.entry(p.clone()).or_insert_with(|| !p.is_dir()))
+                .collect::<Vec<bool>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (index, parent_missing) in missing.into_iter().enumerate() {
+            if !parent_missing {
+                continue;
+            }
+            let dir = std::path::Path::new(&self.spec.files[index].dest)
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let message = format!("target directory {dir} does not exist");
+            self.fail_file(index, FileErrorCode::NoTargetDir, message, log)
+                .await;
+        }
+    }
+
     async fn fail_file<S: Sink>(
         &mut self,
         index: usize,
@@ -479,14 +547,16 @@ impl<H: Holders> Fetch<H> {
         let file = &self.spec.files[index];
         log.line(format!("failed {}: {message}", file.dest)).await;
         let error = FileError { code, message };
+        // Nothing of a failed file is at its destination, whatever was downloaded for it.
         self.send(AgentMsg::FileProgress {
             key: self.ctx.key,
             files: vec![FileProgressEntry {
                 index: index as u32,
-                bytes: self.held_bytes(index),
+                bytes: 0,
                 speed: 0,
                 done: false,
                 error: Some(error.clone()),
+                from: Vec::new(),
             }],
         });
         self.first_error.get_or_insert(error);

@@ -219,6 +219,7 @@ impl Setup {
             download_limit: None,
             upload_limit: None,
             timeout_secs: 20,
+            incomplete: None,
         })
     }
 
@@ -320,7 +321,10 @@ async fn corrupt_copy_is_refetched_elsewhere_and_reported() {
     );
     let had: HashSet<Hash> = seen.haves.iter().flatten().copied().collect();
     assert_eq!(had, [a, b].into());
-    assert!(seen.progress.iter().any(|p| p.done && p.index == 0));
+    let done = seen.progress.iter().find(|p| p.done && p.index == 0);
+    let mut from = done.expect("final report").from.clone();
+    from.sort();
+    assert_eq!(from, vec![(11, 1000), (12, 1500)], "bytes per holder");
     assert!(log.contains("done "), "{log}");
     assert!(log.contains("from host 12"), "{log}");
 }
@@ -346,6 +350,12 @@ async fn resumes_from_cached_chunks() {
     assert_eq!(seen.haves.first(), Some(&vec![a]));
     assert_eq!(seen.get_chunks, vec![b]);
     assert!(s.cache.has(&b));
+    let done = seen.progress.iter().find(|p| p.done).expect("final report");
+    assert_eq!(
+        done.from,
+        vec![(0, 1000)],
+        "the cached chunk was not received"
+    );
 }
 
 #[tokio::test]
@@ -379,18 +389,19 @@ async fn kill_leaves_nothing_at_the_destination() {
 #[tokio::test]
 async fn strict_mode_without_target_dir_fails() {
     // Pins strict mode: the target directory is missing, so the file fails with NoTargetDir
-    // (reported in FileProgress and as the task's end) and nothing is created.
+    // (reported in FileProgress with no bytes done, and as the task's end) before anything is
+    // fetched for it, and nothing is created.
     let s = Setup::new();
-    for (hash, data) in &s.chunks {
-        s.cache.put(hash, data).expect("put");
-    }
+    s.cache.put(&s.chunks[0].0, &s.chunks[0].1).expect("put");
+    let peers = HashMap::from([(
+        11,
+        Peer::Serves {
+            chunks: s.chunks.iter().cloned().collect(),
+            corrupt: HashSet::new(),
+        },
+    )]);
     let (outcome, seen, log) = s
-        .run(
-            s.spec(DirMode::Strict, ""),
-            HashMap::new(),
-            vec![],
-            no_kill(),
-        )
+        .run(s.spec(DirMode::Strict, ""), peers, vec![11], no_kill())
         .await;
     assert!(
         matches!(
@@ -405,12 +416,39 @@ async fn strict_mode_without_target_dir_fails() {
     );
     assert!(!s.dest_dir().exists());
     let seen = seen.lock().expect("lock");
-    assert!(
-        seen.progress
-            .iter()
-            .any(|p| p.error.as_ref().map(|e| e.code) == Some(FileErrorCode::NoTargetDir))
+    let failed: Vec<&FileProgressEntry> =
+        seen.progress.iter().filter(|p| p.error.is_some()).collect();
+    assert_eq!(failed.len(), 1, "{:?}", seen.progress);
+    assert_eq!(
+        failed[0].error.as_ref().map(|e| e.code),
+        Some(FileErrorCode::NoTargetDir)
     );
+    assert_eq!(failed[0].bytes, 0, "nothing was written");
     assert_eq!(seen.whohas, 0, "nothing to ask for");
+}
+
+#[tokio::test]
+async fn a_partial_plan_writes_every_file_then_fails() {
+    // Pins partial deliveries: with `incomplete` set (a source could not be read), every
+    // planned file is still written, and the fetch ends with that error, not success.
+    let s = Setup::new();
+    let mut spec = (*s.spec(DirMode::Force, "")).clone();
+    spec.incomplete = Some(FileError {
+        code: FileErrorCode::SourceMissing,
+        message: "no such file or directory: /src/missing.txt".into(),
+    });
+    let (outcome, _, log) = s
+        .run(Arc::new(spec), HashMap::new(), vec![0], no_kill())
+        .await;
+    assert_eq!(std::fs::read(s.dest()).expect("dest"), s.data);
+    match outcome.end {
+        End::FileFailed { code, message } => {
+            assert_eq!(code, FileErrorCode::SourceMissing);
+            assert!(message.contains("/src/missing.txt"), "{message}");
+        }
+        other => panic!("{other:?} {log}"),
+    }
+    assert!(log.contains("/src/missing.txt"), "{log}");
 }
 
 #[tokio::test]
