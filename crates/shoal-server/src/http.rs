@@ -5,13 +5,11 @@
 //! that sends a partial request line is dropped, not kept for minutes), and a graceful drain on
 //! shutdown.
 
+use crate::per_address::PerAddress;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
-use parking_lot::Mutex;
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -45,42 +43,6 @@ pub struct Limits {
     pub max_conns_per_ip: usize,
 }
 
-/// Open connections per client address. A [`Slot`] gives its place back when dropped.
-#[derive(Clone, Default)]
-struct PerIp(Arc<Mutex<HashMap<IpAddr, usize>>>);
-
-struct Slot {
-    table: PerIp,
-    ip: IpAddr,
-}
-
-impl PerIp {
-    fn take(&self, ip: IpAddr, max: usize) -> Option<Slot> {
-        let mut table = self.0.lock();
-        let n = table.entry(ip).or_insert(0);
-        if max > 0 && *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(Slot {
-            table: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut table = self.table.0.lock();
-        if let Some(n) = table.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                table.remove(&self.ip);
-            }
-        }
-    }
-}
-
 /// Serves `router` on `listener` until `shutdown` is cancelled, then stops accepting and gives
 /// open requests [`DRAIN_TIMEOUT`] to finish.
 pub async fn serve(
@@ -92,7 +54,7 @@ pub async fn serve(
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
-    let per_ip = PerIp::default();
+    let per_ip = PerAddress::default();
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,

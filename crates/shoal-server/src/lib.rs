@@ -19,6 +19,7 @@ mod gateway;
 mod http;
 mod jobs;
 mod options;
+mod per_address;
 mod targets;
 mod tls;
 mod tracker;

@@ -25,18 +25,27 @@ type Conn<S> = Framed<S, LengthDelimitedCodec>;
 /// Outgoing messages queued per session before senders back off.
 const SESSION_QUEUE: usize = 512;
 
-pub async fn run<S>(app: App, stream: S, peer: SocketAddr, shutdown: CancellationToken)
-where
+/// Runs one agent connection. `pre_auth` is its place among unauthenticated connections,
+/// given back once the first frame arrives, which must be before `deadline`.
+pub async fn run<S>(
+    app: App,
+    stream: S,
+    peer: SocketAddr,
+    pre_auth: crate::per_address::Slot,
+    deadline: tokio::time::Instant,
+    shutdown: CancellationToken,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let codec = LengthDelimitedCodec::builder()
         .max_frame_length(shoal_proto::MAX_FRAME_BYTES)
         .new_codec();
     let mut conn = Framed::new(stream, codec);
-    let first = match tokio::time::timeout(Duration::from_secs(10), conn.next()).await {
+    let first = match tokio::time::timeout_at(deadline, conn.next()).await {
         Ok(Some(Ok(frame))) => frame,
         _ => return,
     };
+    drop(pre_auth);
     let msg: AgentMsg = match shoal_proto::decode(&first) {
         Ok(m) => m,
         Err(e) => {
