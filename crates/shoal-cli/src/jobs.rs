@@ -67,6 +67,14 @@ pub async fn run(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<Exit> {
         JobCmd::Terminate { job } => {
             ctx.client.terminate_job(job).await?;
             eprintln!("termination of job {job} requested");
+            if ctx.json {
+                let detail = ctx.client.job(job).await?;
+                output::print_json(&serde_json::json!({
+                    "job_instance_id": job,
+                    "terminate_requested": true,
+                    "status": detail.job.status,
+                }))?;
+            }
             Ok(Exit::Ok)
         }
         JobCmd::Retry {
@@ -333,7 +341,12 @@ async fn log(
         // Pin the attempt so that a retry meanwhile does not switch logs under us.
         query.attempt = Some(page.attempt);
         let bytes = page.bytes()?;
-        if !bytes.is_empty() {
+        if ctx.json {
+            // One object per page (JSON lines), so that --follow streams too.
+            if !bytes.is_empty() || page.finished || !follow {
+                output::print_json_line(&page)?;
+            }
+        } else if !bytes.is_empty() {
             output::stdout_bytes(&bytes)?;
         }
         query.offset = Some(page.next_offset);

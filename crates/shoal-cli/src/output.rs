@@ -24,6 +24,13 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     stdout_str(&s)
 }
 
+/// One compact JSON object on its own line (JSON lines, for streamed output).
+pub fn print_json_line<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let mut s = serde_json::to_string(value).context("cannot encode JSON output")?;
+    s.push('\n');
+    stdout_str(&s)
+}
+
 /// A table with left-aligned columns separated by two spaces; the last column is not padded.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();

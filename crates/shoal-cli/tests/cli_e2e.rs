@@ -207,6 +207,13 @@ fn job_commands() {
             .expect_code(0);
         assert_eq!(by_ip.stdout, log.stdout);
     }
+    // --json: one object per page, with the exact bytes in base64.
+    let page = server
+        .shoal(&["job", "log", &job, "--host", &host_id, "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(page["finished"], true, "{page}");
+    assert_eq!(page["content_base64"], "Yf9iCnNlY29uZAo=", "{page}");
 
     let show = server.shoal(&["job", "show", &job]).expect_code(0).text();
     assert!(
@@ -237,7 +244,17 @@ fn job_commands() {
         .text()
         .trim()
         .to_string();
-    server.shoal(&["job", "terminate", &long]).expect_code(0);
+    let terminated = server
+        .shoal(&["job", "terminate", &long, "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(terminated["terminate_requested"], true, "{terminated}");
+    assert_eq!(
+        terminated["job_instance_id"]
+            .as_i64()
+            .map(|j| j.to_string()),
+        Some(long.clone())
+    );
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         let v = server
