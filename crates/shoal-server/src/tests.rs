@@ -47,6 +47,19 @@ async fn fixture_with(tweak: impl FnOnce(&mut Options)) -> Fixture {
     }
 }
 
+/// Enrolls a host `web1` (10.0.0.1) whose agent is not connected; its id.
+async fn add_web_host(f: &Fixture) -> i64 {
+    shoal_store::conformance::add_host(
+        &*f.app.store,
+        shoal_types::DEFAULT_SCOPE,
+        "web1",
+        &["10.0.0.1"],
+        Default::default(),
+    )
+    .await
+    .id
+}
+
 async fn call(
     f: &Fixture,
     method: &str,
@@ -427,18 +440,9 @@ mod files;
 #[tokio::test]
 async fn unconnected_host_says_why_and_groups_have_their_shape() {
     let f = fixture().await;
-    let host = shoal_store::conformance::add_host(
-        &*f.app.store,
-        shoal_types::DEFAULT_SCOPE,
-        "web1",
-        &["10.0.0.1"],
-        Default::default(),
-    )
-    .await;
-    let body = format!(
-        r#"{{"script":"echo hi","language":"shell","targets":{{"host_ids":[{}]}}}}"#,
-        host.id
-    );
+    let host = add_web_host(&f).await;
+    let body =
+        format!(r#"{{"script":"echo hi","language":"shell","targets":{{"host_ids":[{host}]}}}}"#);
     let (s, created) = call(
         &f,
         "POST",
@@ -478,7 +482,7 @@ async fn unconnected_host_says_why_and_groups_have_their_shape() {
     };
     let want = serde_json::json!({"attempt": 0, "by": "status", "groups": [
         {"status": 1, "exit_code": null, "tag": null, "digest": null, "host_count": 1,
-         "sample_host_id": host.id}]});
+         "sample_host_id": host}]});
     assert_eq!(groups("").await, (StatusCode::OK, want.clone()));
     assert_eq!(groups("?by=status").await, (StatusCode::OK, want.clone()));
     let mut by_output = want;
