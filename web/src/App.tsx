@@ -7,6 +7,7 @@ import {
   DesktopOutlined,
   FolderOpenOutlined,
   HistoryOutlined,
+  KeyOutlined,
   LogoutOutlined,
   UserOutlined,
 } from '@ant-design/icons';
@@ -27,6 +28,7 @@ import { Hosts } from './pages/Hosts';
 import { JobPage } from './pages/JobDetail';
 import { Login } from './pages/Login';
 import { Overview } from './pages/Overview';
+import { Tokens } from './pages/Tokens';
 
 // The script page carries the code editor; load it only when needed.
 const Execute = lazy(() => import('./pages/Execute').then((m) => ({ default: m.Execute })));
@@ -93,10 +95,12 @@ function Shell() {
     { key: '/execute', icon: <CodeOutlined />, label: <Link to="/execute">{t('nav.execute')}</Link> },
     { key: '/files', icon: <FolderOpenOutlined />, label: <Link to="/files">{t('nav.files')}</Link> },
     { key: '/jobs', icon: <HistoryOutlined />, label: <Link to="/jobs">{t('nav.history')}</Link> },
+    { key: '/tokens', icon: <KeyOutlined />, label: <Link to="/tokens">{t('nav.tokens')}</Link> },
   ];
   return (
     <Layout style={{ minHeight: '100vh' }}>
-      <Layout.Sider breakpoint="lg" collapsedWidth={56} theme="dark" width={200}>
+      {/* Collapsed below 1200 px, so tables keep their columns at 1024 px. */}
+      <Layout.Sider breakpoint="xl" collapsedWidth={56} theme="dark" width={200}>
         <div className="brand">
           <img src="/favicon.svg" alt="" width={24} height={24} />
           <span>Shoal</span>
@@ -128,6 +132,7 @@ function Shell() {
               <Route path="/files" element={<Files />} />
               <Route path="/jobs" element={<History />} />
               <Route path="/jobs/:id" element={<JobPage />} />
+              <Route path="/tokens" element={<Tokens />} />
               <Route path="*" element={<NotFound />} />
             </Routes>
           </Suspense>

@@ -22,8 +22,8 @@ export const RUN_STATUS: Record<number, { key: Key; color: string }> = {
 
 /** Run statuses that are final. */
 export const RUN_TERMINAL = [3, 4, 5, 6, 8, 9, 11, 13, 14];
-/** Run statuses shown as filters in history. */
-export const RUN_FILTERABLE = [1, 2, 3, 4, 8, 9, 10, 11];
+/** Run statuses shown as filters in history (8 also matches 11: both read "Terminated"). */
+export const RUN_FILTERABLE = [1, 2, 3, 4, 8, 9, 10];
 
 export function runTerminal(status: number): boolean {
   return RUN_TERMINAL.includes(status);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { apiClient, ARTIFACTS, consoleUrl, launchBrowser, startStack } from './lib.mjs';
+import { apiClient, ARTIFACTS, consoleUrl, launchBrowser, startStack, waitFor, webHosts } from './lib.mjs';
 
 const T = { timeout: 90_000 };
 
@@ -51,16 +51,6 @@ async function jobStatus(id) {
   return (await api('GET', `/api/v1/jobs/${id}`)).job.status;
 }
 
-async function waitFor(fn, what, ms = 30_000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 describe('console in a browser', () => {
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
@@ -68,8 +58,7 @@ describe('console in a browser', () => {
     api = apiClient(stack.url, stack.token);
     served = await consoleUrl(stack.url);
     base = served.url;
-    const page1 = await api('GET', '/api/v1/hosts?selector=web%3Dtrue&length=10');
-    hosts = page1.data.sort((a, b) => Number(a.labels.idx) - Number(b.labels.idx));
+    hosts = await webHosts(api);
     assert.equal(hosts.length, 3, 'three web agents are enrolled');
     browser = await launchBrowser();
     page = await browser.context.newPage();

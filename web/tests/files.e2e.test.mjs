@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { apiClient, ARTIFACTS, consoleUrl, launchBrowser, startStack } from './lib.mjs';
+import { apiClient, ARTIFACTS, consoleUrl, launchBrowser, signIn, startStack } from './lib.mjs';
 
 const T = { timeout: 120_000 };
 const SIZE = 24 * 1024 * 1024; // six 4 MiB chunks
@@ -45,11 +45,7 @@ describe('file distribution in a browser', () => {
     browser = await launchBrowser();
     page = await browser.context.newPage();
     page.on('pageerror', (e) => console.error('page error:', e));
-    await page.goto(`${base}/login`);
-    await page.evaluate(() => localStorage.setItem('shoal.lang', 'en'));
-    await page.getByTestId('token-input').fill(stack.token);
-    await page.getByTestId('sign-in').click();
-    await page.getByRole('heading', { name: 'Overview' }).waitFor();
+    await signIn(page, base, stack.token);
   }, { timeout: 180_000 });
 
   after(async () => {

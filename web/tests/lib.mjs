@@ -15,7 +15,7 @@ export const ARTIFACTS = path.join(WEB, 'test-artifacts');
 
 /**
  * Starts `tests/start-stack.sh` (or uses SHOAL_URL + SHOAL_TOKEN from the env). Resolves to
- * `{ url, token, stop }`.
+ * `{ url, token, data, agentAddr, stop }` (`data` and `agentAddr` only for a stack it started).
  */
 export async function startStack(env = {}) {
   if (process.env.SHOAL_URL && process.env.SHOAL_TOKEN && !env.force) {
@@ -52,7 +52,7 @@ export async function startStack(env = {}) {
     child.kill('SIGTERM');
     await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
   };
-  return { url: info.SHOAL_URL, token: info.SHOAL_TOKEN, data: info.SHOAL_DATA, stop };
+  return { url: info.SHOAL_URL, token: info.SHOAL_TOKEN, data: info.SHOAL_DATA, agentAddr: info.SHOAL_AGENT_ADDR, stop };
 }
 
 export function apiClient(url, token) {
@@ -162,4 +162,38 @@ export async function launchBrowser(opts = {}) {
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** Polls `fn` every 200 ms until it returns something truthy (returned), or fails after `ms`. */
+export async function waitFor(fn, what, ms = 30_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Signs `page` in with `token` through the sign-in page, in English. */
+export async function signIn(page, base, token) {
+  await page.goto(`${base}/login`);
+  await page.evaluate(() => localStorage.setItem('shoal.lang', 'en'));
+  await page.getByTestId('token-input').fill(token);
+  await page.getByTestId('sign-in').click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+}
+
+/** Imports a TypeScript file of `src/` that has no runtime imports, transpiled with the project's `typescript`. */
+export async function importTs(rel) {
+  const ts = (await import('typescript')).default;
+  const src = readFileSync(path.join(WEB, rel), 'utf8');
+  const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+  return import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`);
+}
+
+/** The stack's web agents (label web=true) as the API lists them, sorted by their idx label. */
+export async function webHosts(api) {
+  const page = await api('GET', '/api/v1/hosts?selector=web%3Dtrue&length=10');
+  return page.data.sort((a, b) => Number(a.labels.idx) - Number(b.labels.idx));
 }

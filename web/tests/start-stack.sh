@@ -4,6 +4,7 @@
 #   SHOAL_URL=http://127.0.0.1:PORT
 #   SHOAL_TOKEN=...
 #   SHOAL_DATA=/tmp/...
+#   SHOAL_AGENT_ADDR=127.0.0.1:PORT   (where agents connect, for tests that start their own)
 #   READY
 # and stays in the foreground. SIGTERM/SIGINT (or the end of the script) stops the server and
 # the agents and removes the data dir (KEEP_DATA=1 keeps it).
@@ -95,6 +96,7 @@ done
 echo "SHOAL_URL=$URL"
 echo "SHOAL_TOKEN=$TOKEN"
 echo "SHOAL_DATA=$DATA"
+echo "SHOAL_AGENT_ADDR=127.0.0.1:$AGENT_PORT"
 echo "READY"
 
 # Stay in the foreground until told to stop; end if the server dies.

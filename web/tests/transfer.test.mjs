@@ -4,15 +4,10 @@
 // The TypeScript file is transpiled with the project's own `typescript` (it has no runtime imports).
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { test } from 'node:test';
-import ts from 'typescript';
-import { WEB } from './lib.mjs';
+import { importTs } from './lib.mjs';
 
-const src = readFileSync(path.join(WEB, 'src/transfer.ts'), 'utf8');
-const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
-const m = await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`);
+const m = await importTs('src/transfer.ts');
 
 const draft = (over = {}) => ({ ...m.DEFAULT_TRANSFER, targetDir: '/opt/app', ...over });
 const server = (over = {}) => ({ kind: 'server', id: 1, targets: { host_ids: [3] }, paths: '/data/a.tar.gz\n\n  /etc/app/ \n', account: '', ...over });

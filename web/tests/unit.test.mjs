@@ -1,4 +1,4 @@
-// Fast checks without a browser. They pin: every label exists in English and Chinese with the same
+// Fast checks without a browser. They pin: ANSI escapes in logs; every label exists in English and Chinese with the same
 // {placeholders}; every API error code (the Rust `ErrorCode` enum) has a translated message; every
 // status code of `RunStatus` / `HostTaskStatus` / `FileStatus` has a label.
 
@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { ROOT, WEB } from './lib.mjs';
+import { importTs, ROOT, WEB } from './lib.mjs';
 
 function parseDict() {
   const entries = (file, start) => {
@@ -68,4 +68,27 @@ test('every status code has a label', () => {
   const fileCodes = [...codes.slice(0, codes.indexOf('}\n    }')).matchAll(/=> (\d+),/g)].map((m) => m[1]);
   assert.deepEqual(fileCodes, ['1', '2', '3', '4', '5']);
   for (const c of fileCodes) assert.ok(en.has(`fileStatus.${c}`), `fileStatus.${c}`);
+});
+
+// ANSI escapes in logs (src/ansi.ts): SGR colours
+// become styled segments, every other escape is dropped, markup stays text.
+test('ANSI colours become styles; other escapes are dropped', async () => {
+  const m = await importTs('src/ansi.ts');
+  assert.deepEqual(m.parseAnsi('a\x1b[31mred\x1b[0m b'), [
+    { text: 'a', style: {} },
+    { text: 'red', style: { fg: '#cd3131' } },
+    { text: ' b', style: {} },
+  ]);
+  // Bold + 256 colours, then a cursor escape and a window title (dropped), then a reset.
+  assert.deepEqual(m.parseAnsi('\x1b[1;38;5;208mX\x1b[2K\x1b]0;title\x07Y\x1b[m z'), [
+    { text: 'XY', style: { bold: true, fg: 'rgb(255,135,0)' } },
+    { text: ' z', style: {} },
+  ]);
+  assert.deepEqual(m.parseAnsi('\x1b[48;2;1;2;3;4mu\x1b[24;49m.'), [
+    { text: 'u', style: { bg: 'rgb(1,2,3)', underline: true } },
+    { text: '.', style: {} },
+  ]);
+  // Markup is text (rendered by React as text), charset switches and a cut escape vanish.
+  assert.equal(m.stripAnsi('<b>\x1b(B\x1b[?25lhi</b>\x1b[3'), '<b>hi</b>');
+  assert.equal(m.stripAnsi('plain\n'), 'plain\n');
 });

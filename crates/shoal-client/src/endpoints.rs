@@ -175,18 +175,16 @@ impl Client {
         self.get_json(&path, &query.pairs()).await
     }
 
-    /// Result groups of a step attempt (default: the current attempt), largest first as the
-    /// server orders them.
+    /// Result groups of a step attempt (default: the current attempt), by status, exit code,
+    /// tag and identical output (`by=output`), largest first as the server orders them.
     pub async fn step_groups(
         &self,
         step_id: StepId,
         attempt: Option<u32>,
     ) -> Result<Vec<ResultGroup>> {
         let path = format!("/api/v1/steps/{step_id}/groups");
-        let query: Vec<(&str, String)> = attempt
-            .map(|a| ("attempt", a.to_string()))
-            .into_iter()
-            .collect();
+        let mut query: Vec<(&str, String)> = vec![("by", "output".to_string())];
+        query.extend(attempt.map(|a| ("attempt", a.to_string())));
         let value = self.get_json(&path, &query).await?;
         decode_list(&self.url(&path), "groups", value)
     }

@@ -47,8 +47,15 @@ pub fn job_name(name: Option<&str>, default: &str) -> Result<String, ApiError> {
             limits::NAME_MAX_CHARS
         ))),
         Some(n) if !n.trim().is_empty() => Ok(n.trim().to_string()),
-        _ => Ok(format!("{default} {}", now_ms())),
+        _ => Ok(default_name(default, now_ms())),
     }
+}
+
+/// The name of an unnamed job: `quick script 2026-12-03 15:30:12 UTC`.
+fn default_name(default: &str, now: i64) -> String {
+    let time = crate::transfer::plan::UtcTime::from_unix_ms(now);
+    let stamp = crate::transfer::plan::strftime("%Y-%m-%d %H:%M:%S UTC", &time);
+    format!("{default} {stamp}")
 }
 
 #[cfg(test)]
@@ -83,6 +90,11 @@ mod tests {
         assert_eq!(job_name(Some(" n "), "x").ok().as_deref(), Some("n"));
         let default = job_name(Some("  "), "file transfer").expect("default");
         assert!(default.starts_with("file transfer "), "{default}");
+        assert!(default.ends_with(" UTC"), "{default}");
+        assert_eq!(
+            default_name("quick script", 1_796_289_450_271),
+            "quick script 2026-12-03 09:17:30 UTC"
+        );
         let long = "x".repeat(limits::NAME_MAX_CHARS + 1);
         assert!(job_name(Some(&long), "x").is_err());
     }

@@ -47,6 +47,19 @@ async fn fixture_with(tweak: impl FnOnce(&mut Options)) -> Fixture {
     }
 }
 
+/// Enrolls a host `web1` (10.0.0.1) whose agent is not connected; its id.
+async fn add_web_host(f: &Fixture) -> i64 {
+    shoal_store::conformance::add_host(
+        &*f.app.store,
+        shoal_types::DEFAULT_SCOPE,
+        "web1",
+        &["10.0.0.1"],
+        Default::default(),
+    )
+    .await
+    .id
+}
+
 async fn call(
     f: &Fixture,
     method: &str,
@@ -560,4 +573,69 @@ async fn the_server_caps_output_an_agent_did_not() {
         .expect("read_log");
     assert_eq!(&log.data[..4], b"xxxx");
     assert_eq!(&log.data[4..], &marker[..]);
+}
+
+/// A job started while its host's agent is not connected: a readable default name, the host
+/// ends agent abnormal and says why, and the step's result groups have the documented shape
+/// (by status by default, by output on request, a clear error for another grouping).
+#[tokio::test]
+async fn unconnected_host_says_why_and_groups_have_their_shape() {
+    let f = fixture().await;
+    let host = add_web_host(&f).await;
+    let body =
+        format!(r#"{{"script":"echo hi","language":"shell","targets":{{"host_ids":[{host}]}}}}"#);
+    let (s, created) = call(
+        &f,
+        "POST",
+        "/api/v1/script-executions",
+        Some(&body),
+        Some(&f.token),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{created}");
+    assert_eq!(created["abnormal_count"], 1);
+    let name = created["job_instance_name"].as_str().expect("name");
+    let stamp = name.strip_prefix("quick script ").expect("default name");
+    // 2026-12-03 09:17:30 UTC
+    assert_eq!(stamp.len(), 23, "{name}");
+    assert!(stamp.ends_with(" UTC"), "{name}");
+    let step = created["step_instance_id"].as_i64().expect("step");
+
+    let (_, rows) = call(
+        &f,
+        "GET",
+        &format!("/api/v1/steps/{step}/hosts"),
+        None,
+        Some(&f.token),
+    )
+    .await;
+    assert_eq!(rows["data"][0]["status"], 1, "{rows}");
+    assert_eq!(
+        rows["data"][0]["error"],
+        shoal_store::AGENT_NOT_CONNECTED,
+        "{rows}"
+    );
+
+    let groups = |by: &'static str| {
+        let uri = format!("/api/v1/steps/{step}/groups{by}");
+        let f = &f;
+        async move { call(f, "GET", &uri, None, Some(&f.token)).await }
+    };
+    let want = serde_json::json!({"attempt": 0, "by": "status", "groups": [
+        {"status": 1, "exit_code": null, "tag": null, "digest": null, "host_count": 1,
+         "sample_host_id": host}]});
+    assert_eq!(groups("").await, (StatusCode::OK, want.clone()));
+    assert_eq!(groups("?by=status").await, (StatusCode::OK, want.clone()));
+    let mut by_output = want;
+    by_output["by"] = "output".into();
+    assert_eq!(groups("?by=output").await, (StatusCode::OK, by_output));
+    check_error(
+        &f,
+        "GET",
+        &format!("/api/v1/steps/{step}/groups?by=colour"),
+        None,
+        400,
+        "INVALID_ARGUMENT",
+    )
+    .await;
 }

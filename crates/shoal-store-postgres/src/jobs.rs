@@ -3,6 +3,7 @@
 
 use crate::PgStore;
 use crate::bind::attempt;
+use shoal_store::backend::initial_task_error;
 use shoal_store::{
     CreatedJob, Error, Job, JobFilter, JobTransition, NewAttempt, NewJob, Page, Paged, Result,
     Step, StepTransition,
@@ -29,14 +30,17 @@ pub(crate) async fn insert_tasks(
     }
     let hosts: Vec<HostId> = tasks.iter().map(|(h, _)| *h).collect();
     let statuses: Vec<i32> = tasks.iter().map(|(_, s)| s.code()).collect();
+    let errors: Vec<Option<&str>> = tasks.iter().map(|(_, s)| initial_task_error(*s)).collect();
     sqlx::query(
-        "INSERT INTO tasks (step_id, attempt, host_id, status) \
-         SELECT $1, $2, u.host_id, u.status FROM UNNEST($3::bigint[], $4::int[]) AS u(host_id, status)",
+        "INSERT INTO tasks (step_id, attempt, host_id, status, error) \
+         SELECT $1, $2, u.host_id, u.status, u.error \
+         FROM UNNEST($3::bigint[], $4::int[], $5::text[]) AS u(host_id, status, error)",
     )
     .bind(step_id)
     .bind(attempt(attempt_no))
     .bind(hosts)
     .bind(statuses)
+    .bind(errors)
     .execute(&mut *conn)
     .await
     .map_err(db)?;

@@ -7,7 +7,8 @@ use shoal_store::backend::{
     NewChunk, slice_chunks, sort_result_groups, split_updates, trim_chunks,
 };
 use shoal_store::{
-    Error, LogSlice, OpenTask, Page, Paged, Result, ResultGroup, TaskBatch, TaskFilter, TaskRow,
+    Error, GroupBy, LogSlice, OpenTask, Page, Paged, Result, ResultGroup, TaskBatch, TaskFilter,
+    TaskRow,
 };
 use shoal_store_sql::{self as decode, db, filter_text, int};
 use shoal_types::{HostTaskStatus, StepId, TaskKey};
@@ -309,9 +310,10 @@ fn push_task_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &TaskFilter) {
             .push_bind(g.exit_code)
             .push("::int AND t.tag IS NOT DISTINCT FROM ")
             .push_bind(g.tag.clone())
-            .push("::text AND t.digest IS NOT DISTINCT FROM ")
-            .push_bind(g.digest.clone())
             .push("::text");
+        if let Some(digest) = &g.digest {
+            qb.push(" AND t.digest = ").push_bind(digest.clone());
+        }
     }
 }
 
@@ -349,16 +351,25 @@ pub(crate) async fn result_groups(
     s: &PgStore,
     step_id: StepId,
     attempt_no: u32,
+    by: GroupBy,
 ) -> Result<Vec<ResultGroup>> {
-    let rows = sqlx::query(
-        "SELECT status, exit_code, tag, digest, COUNT(*) AS n, MIN(host_id) AS sample \
-         FROM tasks WHERE step_id = $1 AND attempt = $2 GROUP BY status, exit_code, tag, digest",
-    )
-    .bind(step_id)
-    .bind(attempt(attempt_no))
-    .fetch_all(&s.pool)
-    .await
-    .map_err(db)?;
+    let sql = match by {
+        GroupBy::Status => {
+            "SELECT status, exit_code, tag, NULL::text AS digest, COUNT(*) AS n, \
+             MIN(host_id) AS sample FROM tasks WHERE step_id = $1 AND attempt = $2 \
+             GROUP BY status, exit_code, tag"
+        }
+        GroupBy::Output => {
+            "SELECT status, exit_code, tag, digest, COUNT(*) AS n, MIN(host_id) AS sample \
+             FROM tasks WHERE step_id = $1 AND attempt = $2 GROUP BY status, exit_code, tag, digest"
+        }
+    };
+    let rows = sqlx::query(sql)
+        .bind(step_id)
+        .bind(attempt(attempt_no))
+        .fetch_all(&s.pool)
+        .await
+        .map_err(db)?;
     let mut groups = rows
         .iter()
         .map(decode::result_group)

@@ -3,6 +3,7 @@
 
 use crate::SqliteStore;
 use crate::bind::rows_per_statement;
+use shoal_store::backend::initial_task_error;
 use shoal_store::{
     CreatedJob, Error, Job, JobFilter, JobTransition, NewAttempt, NewJob, Page, Paged, Result,
     Step, StepTransition,
@@ -24,14 +25,16 @@ pub(crate) async fn insert_tasks(
     attempt: u32,
     tasks: &[(HostId, HostTaskStatus)],
 ) -> Result<()> {
-    for part in tasks.chunks(rows_per_statement(4)) {
-        let mut qb =
-            QueryBuilder::<Sqlite>::new("INSERT INTO tasks (step_id, attempt, host_id, status) ");
+    for part in tasks.chunks(rows_per_statement(5)) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO tasks (step_id, attempt, host_id, status, error) ",
+        );
         qb.push_values(part, |mut b, (host_id, status)| {
             b.push_bind(step_id)
                 .push_bind(i64::from(attempt))
                 .push_bind(*host_id)
-                .push_bind(status.code());
+                .push_bind(status.code())
+                .push_bind(initial_task_error(*status));
         });
         qb.build().execute(&mut *conn).await.map_err(db)?;
     }

@@ -19,10 +19,10 @@ mod tasks;
 use async_trait::async_trait;
 use shoal_store::{
     AgentAuth, AgentStatusChange, CreatedJob, Error, FileProgress, FileStatus, FileTaskFilter,
-    FileTaskRow, Group, Host, HostFilter, HostLabelRow, Job, JobFilter, JobTransition, LogSlice,
-    NewAttempt, NewFileTask, NewGroup, NewHost, NewJob, NewToken, NewUpload, OpenTask, Page, Paged,
-    Result, ResultGroup, Scope, Step, StepTransition, Store, TaskBatch, TaskFilter, TaskRow,
-    TokenRecord, Upload,
+    FileTaskRow, Group, GroupBy, Host, HostFilter, HostLabelRow, Job, JobFilter, JobTransition,
+    LogSlice, NewAttempt, NewFileTask, NewGroup, NewHost, NewJob, NewToken, NewUpload, OpenTask,
+    Page, Paged, Result, ResultGroup, Scope, Step, StepTransition, Store, TaskBatch, TaskFilter,
+    TaskRow, TokenRecord, Upload,
 };
 use shoal_types::{
     AgentStatus, HostFacts, HostId, HostTaskStatus, JobId, Labels, ScopeId, StepId, TaskKey, UnixMs,
@@ -290,8 +290,13 @@ impl Store for SqliteStore {
     async fn list_tasks(&self, filter: &TaskFilter, page: Page) -> Result<Paged<TaskRow>> {
         tasks::list_tasks(self, filter, page).await
     }
-    async fn result_groups(&self, step_id: StepId, attempt: u32) -> Result<Vec<ResultGroup>> {
-        tasks::result_groups(self, step_id, attempt).await
+    async fn result_groups(
+        &self,
+        step_id: StepId,
+        attempt: u32,
+        by: GroupBy,
+    ) -> Result<Vec<ResultGroup>> {
+        tasks::result_groups(self, step_id, attempt, by).await
     }
     async fn read_log(&self, key: TaskKey, offset: u64, limit: u64) -> Result<LogSlice> {
         tasks::read_log(self, key, offset, limit).await

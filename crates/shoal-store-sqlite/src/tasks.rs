@@ -5,7 +5,8 @@ use crate::SqliteStore;
 use crate::bind::rows_per_statement;
 use shoal_store::backend::{slice_chunks, sort_result_groups, split_updates, trim_chunks};
 use shoal_store::{
-    Error, LogSlice, OpenTask, Page, Paged, Result, ResultGroup, TaskBatch, TaskFilter, TaskRow,
+    Error, GroupBy, LogSlice, OpenTask, Page, Paged, Result, ResultGroup, TaskBatch, TaskFilter,
+    TaskRow,
 };
 use shoal_store_sql::{self as decode, db, filter_text, int, to_json};
 use shoal_types::{HostTaskStatus, StepId, TaskKey};
@@ -233,9 +234,10 @@ fn push_task_filter(qb: &mut QueryBuilder<'_, Sqlite>, f: &TaskFilter) {
             .push(" AND t.exit_code IS ")
             .push_bind(g.exit_code)
             .push(" AND t.tag IS ")
-            .push_bind(g.tag.clone())
-            .push(" AND t.digest IS ")
-            .push_bind(g.digest.clone());
+            .push_bind(g.tag.clone());
+        if let Some(digest) = &g.digest {
+            qb.push(" AND t.digest = ").push_bind(digest.clone());
+        }
     }
 }
 
@@ -277,16 +279,24 @@ pub(crate) async fn result_groups(
     s: &SqliteStore,
     step_id: StepId,
     attempt: u32,
+    by: GroupBy,
 ) -> Result<Vec<ResultGroup>> {
-    let rows = sqlx::query(
-        "SELECT status, exit_code, tag, digest, COUNT(*) AS n, MIN(host_id) AS sample \
-         FROM tasks WHERE step_id = ? AND attempt = ? GROUP BY status, exit_code, tag, digest",
-    )
-    .bind(step_id)
-    .bind(i64::from(attempt))
-    .fetch_all(&s.read)
-    .await
-    .map_err(db)?;
+    let sql = match by {
+        GroupBy::Status => {
+            "SELECT status, exit_code, tag, NULL AS digest, COUNT(*) AS n, MIN(host_id) AS sample \
+             FROM tasks WHERE step_id = ? AND attempt = ? GROUP BY status, exit_code, tag"
+        }
+        GroupBy::Output => {
+            "SELECT status, exit_code, tag, digest, COUNT(*) AS n, MIN(host_id) AS sample \
+             FROM tasks WHERE step_id = ? AND attempt = ? GROUP BY status, exit_code, tag, digest"
+        }
+    };
+    let rows = sqlx::query(sql)
+        .bind(step_id)
+        .bind(i64::from(attempt))
+        .fetch_all(&s.read)
+        .await
+        .map_err(db)?;
     let mut groups = rows
         .iter()
         .map(decode::result_group)

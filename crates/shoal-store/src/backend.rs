@@ -6,7 +6,7 @@ use crate::{
     AgentStatusChange, FileProgress, FileStatus, FileTaskKey, LogChunk, ResultGroup, TaskResult,
     TaskUpdate,
 };
-use shoal_types::{HostId, Labels, TaskKey, UnixMs};
+use shoal_types::{HostId, HostTaskStatus, Labels, TaskKey, UnixMs};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Effective labels of a host: the agent's config labels overlaid by the user's.
@@ -161,6 +161,12 @@ pub fn slice_chunks(chunks: &[(u64, Vec<u8>)], from: u64, to: u64) -> Vec<u8> {
         out.extend_from_slice(&data[a..b]);
     }
     out
+}
+
+/// The error stored with a task created in `status`: a task that starts as agent abnormal says
+/// why.
+pub fn initial_task_error(status: HostTaskStatus) -> Option<&'static str> {
+    (status == HostTaskStatus::AgentAbnormal).then_some(crate::AGENT_NOT_CONNECTED)
 }
 
 /// Orders result groups as every backend returns them: biggest first, then by status code,

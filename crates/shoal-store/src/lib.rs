@@ -136,8 +136,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(HostTaskStatus, u64)>>;
     /// Per-host results for one attempt of a step, with the host's address, filtered and paged.
     async fn list_tasks(&self, filter: &TaskFilter, page: Page) -> Result<Paged<TaskRow>>;
-    /// Result groups of one attempt: tasks grouped by (status, exit code, tag, digest).
-    async fn result_groups(&self, step_id: StepId, attempt: u32) -> Result<Vec<ResultGroup>>;
+    /// Result groups of one attempt: tasks grouped by (status, exit code, tag), and with
+    /// [`GroupBy::Output`] by digest too.
+    async fn result_groups(
+        &self,
+        step_id: StepId,
+        attempt: u32,
+        by: GroupBy,
+    ) -> Result<Vec<ResultGroup>>;
     /// Bytes of a task's log from `offset`, at most `limit`.
     async fn read_log(&self, key: TaskKey, offset: u64, limit: u64) -> Result<LogSlice>;
     /// Starts a new attempt of a step: bumps the step's attempt, inserts the task rows given

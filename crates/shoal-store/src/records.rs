@@ -378,7 +378,23 @@ pub struct TaskRow {
     pub error: Option<String>,
 }
 
-/// What hosts in one result group share.
+/// How result groups are formed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    /// By status, exit code and tag (bk-job's grouping); `digest` is `None` in every group.
+    #[default]
+    Status,
+    /// Also by output digest: hosts whose output is identical.
+    Output,
+}
+
+/// Stored as the error of a task that starts (and ends) as agent abnormal because its host's
+/// agent was not connected when the step or its retry started.
+pub const AGENT_NOT_CONNECTED: &str = "agent not connected when the job started";
+
+/// What hosts in one result group share. As a [`TaskFilter`] group, a `digest` of `None`
+/// matches any digest (groups formed with [`GroupBy::Status`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct GroupKey {
     pub status: HostTaskStatus,

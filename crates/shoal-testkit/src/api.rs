@@ -243,12 +243,20 @@ impl Api {
         }
     }
 
+    /// Result groups of the current attempt by status, exit code and tag (the default).
     pub async fn groups(&self, step: StepId) -> anyhow::Result<Vec<ResultGroup>> {
+        self.groups_by(step, "status").await
+    }
+
+    /// Result groups of the current attempt, `by` `status` or `output`.
+    pub async fn groups_by(&self, step: StepId, by: &str) -> anyhow::Result<Vec<ResultGroup>> {
         #[derive(serde::Deserialize)]
         struct Groups {
             groups: Vec<ResultGroup>,
         }
-        let g: Groups = self.get(&format!("/api/v1/steps/{step}/groups")).await?;
+        let g: Groups = self
+            .get(&format!("/api/v1/steps/{step}/groups?by={by}"))
+            .await?;
         Ok(g.groups)
     }
 

@@ -55,9 +55,22 @@ async fn fan_out_to_eight_hosts() {
         assert!(log.content.contains(&want), "host {i}: {:?}", log.content);
     }
 
-    // Each host printed something different, so each is a group of its own (groups share
-    // status, exit code, tag and output digest).
+    // By default groups share status, exit code and tag: one group of all 8 hosts.
     let groups = api.groups(resp.step_instance_id).await.unwrap();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(
+        (
+            groups[0].key.status,
+            groups[0].host_count,
+            &groups[0].key.digest
+        ),
+        (HostTaskStatus::Success, 8, &None)
+    );
+    // Each host printed something different, so by output each is a group of its own.
+    let groups = api
+        .groups_by(resp.step_instance_id, "output")
+        .await
+        .unwrap();
     assert_eq!(groups.len(), 8, "{groups:?}");
     for g in &groups {
         assert_eq!(

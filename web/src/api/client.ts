@@ -2,11 +2,13 @@
 // token, JSON bodies and the error contract `{"error":{"code","message"}}` turned into `ApiError`.
 
 import type {
+  CreateTokenResponse,
   ExecuteScriptRequest,
   ExecuteScriptResponse,
   FileTaskRow,
   FileTransferRequest,
   Group,
+  GroupBy,
   GroupsResponse,
   Host,
   HostSummary,
@@ -18,6 +20,8 @@ import type {
   RetryResponse,
   TaskRow,
   Targets,
+  TokenRecord,
+  UploadInfo,
   UploadResponse,
   WhoAmI,
 } from './types';
@@ -205,6 +209,12 @@ export const api = {
     length?: number;
   }, signal?: AbortSignal) => request<Paged<Host>>('GET', `${V1}/hosts${qs(q)}`, { signal }),
   host: (id: number) => request<Host>('GET', `${V1}/hosts/${id}`),
+  revokeHost: (id: number) => request<Host>('POST', `${V1}/hosts/${id}/revoke`),
+  tokens: () => request<TokenRecord[]>('GET', `${V1}/tokens`),
+  createToken: (body: { name: string; kind: 'api' | 'enroll'; ttl_secs?: number }) =>
+    request<CreateTokenResponse>('POST', `${V1}/tokens`, { body }),
+  revokeToken: (id: number) => request<void>('DELETE', `${V1}/tokens/${id}`),
+  upload: (id: string) => request<UploadInfo>('GET', `${V1}/uploads/${id}`),
   setLabels: (id: number, labels: Record<string, string>) =>
     request<Host>('PUT', `${V1}/hosts/${id}/labels`, { body: { labels } }),
   groups: () => request<Group[]>('GET', `${V1}/groups`),
@@ -247,8 +257,8 @@ export const api = {
     },
     signal?: AbortSignal,
   ) => request<Paged<TaskRow>>('GET', `${V1}/steps/${stepId}/hosts${qs(q)}`, { signal }),
-  stepGroups: (stepId: number, attempt?: number) =>
-    request<GroupsResponse>('GET', `${V1}/steps/${stepId}/groups${qs({ attempt })}`),
+  stepGroups: (stepId: number, attempt?: number, by?: GroupBy) =>
+    request<GroupsResponse>('GET', `${V1}/steps/${stepId}/groups${qs({ attempt, by })}`),
   log: (stepId: number, hostId: number, q: { attempt?: number; offset?: number; limit?: number }) =>
     request<LogResponse>('GET', `${V1}/steps/${stepId}/hosts/${hostId}/log${qs(q)}`),
   retry: (stepId: number, mode: 'failed' | 'all') =>

@@ -118,7 +118,7 @@ export interface Step {
   ordinal: number;
   name: string;
   step_type: string;
-  spec: ScriptSpec | Record<string, unknown>;
+  spec: ScriptSpec | FileSpec | Record<string, unknown>;
   status: number;
   attempt: number;
   created_at: number;
@@ -164,9 +164,55 @@ export interface ResultGroup {
   sample_host_id: number;
 }
 
+/** How result groups are formed: `status` (status, exit code, tag) or `output` (also identical output). */
+export type GroupBy = 'status' | 'output';
+
 export interface GroupsResponse {
   attempt?: number;
+  by?: GroupBy;
   groups: ResultGroup[];
+}
+
+/** A file step's spec as stored (`shoal_types::files::FileSpec`); inline text is stored as an upload. */
+export type FileSourceSpec =
+  | { kind: 'host'; host_ids: number[]; paths: string[]; account?: string }
+  | { kind: 'upload'; upload_id: string; name: string };
+
+export interface FileSpec {
+  sources: FileSourceSpec[];
+  target_dir: string;
+  account?: string;
+  dir_mode?: 'strict' | 'force';
+  duplicate?: DuplicateHandling;
+  upload_limit_mbps?: number | null;
+  download_limit_mbps?: number | null;
+  timeout_secs: number;
+  peer_to_peer?: boolean;
+}
+
+export interface UploadInfo {
+  id: string;
+  name: string;
+  size: number;
+}
+
+export interface TokenRecord {
+  id: number;
+  name: string;
+  kind: 'api' | 'enroll';
+  scope_id: number;
+  created_by: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface CreateTokenResponse {
+  id: number;
+  name: string;
+  kind: string;
+  token: string;
+  expires_at: number | null;
 }
 
 export interface LogResponse {

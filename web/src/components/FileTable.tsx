@@ -1,6 +1,7 @@
 // Per-file transfer rows of a file step attempt (`GET /steps/{id}/files`): one row per file per
 // target (download side) or per source host (upload side), with progress bars, speed, status and
-// error; filters by side and status; server-paged. Refreshes when the step's counts change
+// error (speed and error columns only when a row on the page has one, so paths keep the room);
+// filters by side and status; server-paged. Refreshes when the step's counts change
 // (`version`, coalesced by the job page) and, while the step runs, about once a second for the
 // bytes (agents report progress about once a second; no event carries it).
 
@@ -62,6 +63,7 @@ export function FileTable({ stepId, attempt, version, running }: { stepId: numbe
   }, [load, version, tick]);
 
   const hostName = (ip: string | null, hostname: string | null, id: number | null) => ip || hostname || (id !== null ? `#${id}` : '');
+  const rowsShown = data?.data ?? [];
 
   return (
     <div data-testid="file-table">
@@ -92,7 +94,8 @@ export function FileTable({ stepId, attempt, version, running }: { stepId: numbe
         size="small"
         rowKey={rowKey}
         loading={data === null && error === null}
-        dataSource={data?.data ?? []}
+        dataSource={rowsShown}
+        tableLayout="fixed"
         locale={{ emptyText: <Empty image={Empty.PRESENTED_IMAGE_SIMPLE} description={t('files.empty')} /> }}
         onRow={(r) => ({ 'data-testid': 'file-row', 'data-status': r.status }) as HTMLAttributes<HTMLElement>}
         pagination={{
@@ -112,7 +115,8 @@ export function FileTable({ stepId, attempt, version, running }: { stepId: numbe
           {
             title: t('files.host'),
             key: 'host',
-            width: 150,
+            width: 140,
+            ellipsis: { showTitle: false },
             render: (_, r) =>
               r.host_id === 0 ? (
                 <Typography.Text type="secondary">{t('files.server')}</Typography.Text>
@@ -130,7 +134,7 @@ export function FileTable({ stepId, attempt, version, running }: { stepId: numbe
           {
             title: t('files.source'),
             key: 'source',
-            ellipsis: true,
+            ellipsis: { showTitle: false },
             render: (_, r) =>
               r.source_host_id === null ? (
                 <span>
@@ -147,14 +151,18 @@ export function FileTable({ stepId, attempt, version, running }: { stepId: numbe
           {
             title: t('files.dest'),
             dataIndex: 'dest_path',
-            ellipsis: { showTitle: true },
-            render: (v: string) => <span className="mono">{v}</span>,
+            ellipsis: { showTitle: false },
+            render: (v: string) => (
+              <Tooltip title={v}>
+                <span className="mono">{v}</span>
+              </Tooltip>
+            ),
           },
-          { title: t('files.size'), dataIndex: 'size', width: 95, render: (v: number) => fmtBytes(v) },
+          { title: t('files.size'), dataIndex: 'size', width: 88, render: (v: number) => fmtBytes(v) },
           {
             title: t('files.progress'),
             key: 'progress',
-            width: 150,
+            width: 130,
             render: (_, r) => (
               <Progress
                 size="small"
@@ -164,36 +172,44 @@ export function FileTable({ stepId, attempt, version, running }: { stepId: numbe
               />
             ),
           },
-          {
-            title: t('files.speed'),
-            dataIndex: 'speed',
-            width: 100,
-            render: (v: number, r) => (r.status === 2 || r.status === 3 ? fmtSpeed(v) : '—'),
-          },
+          // Speed only while some file on the page is moving, the error only when one failed.
+          ...(rowsShown.some((r) => r.status === 2 || r.status === 3)
+            ? [
+                {
+                  title: t('files.speed'),
+                  dataIndex: 'speed',
+                  width: 96,
+                  render: (v: number, r: FileTaskRow) => (r.status === 2 || r.status === 3 ? fmtSpeed(v) : '—'),
+                },
+              ]
+            : []),
           {
             title: t('files.status'),
             dataIndex: 'status',
-            width: 105,
+            width: 100,
             render: (s: number) => (
               <Tag color={FILE_STATUS[s]?.color ?? 'default'} data-file-status={s}>
                 {FILE_STATUS[s] ? t(FILE_STATUS[s].key) : s}
               </Tag>
             ),
           },
-          {
-            title: t('files.error'),
-            dataIndex: 'error',
-            width: 180,
-            ellipsis: true,
-            render: (e: string | null) =>
-              e ? (
-                <Tooltip title={e}>
-                  <Typography.Text type="danger">{e}</Typography.Text>
-                </Tooltip>
-              ) : (
-                ''
-              ),
-          },
+          ...(rowsShown.some((r) => r.error)
+            ? [
+                {
+                  title: t('files.error'),
+                  dataIndex: 'error',
+                  ellipsis: { showTitle: false },
+                  render: (e: string | null) =>
+                    e ? (
+                      <Tooltip title={e}>
+                        <Typography.Text type="danger">{e}</Typography.Text>
+                      </Tooltip>
+                    ) : (
+                      ''
+                    ),
+                },
+              ]
+            : []),
         ]}
       />
     </div>

@@ -1,5 +1,6 @@
 // Per-host log viewer: loads the log in slices (exact bytes, decoded as UTF-8), follows it live
-// through the job's event stream for that host, with search, wrap toggle and download.
+// through the job's event stream for that host, with search, wrap toggle and download. ANSI
+// colours are shown as colours (other escapes dropped); the download keeps the exact bytes.
 
 import { ArrowDownOutlined, ArrowUpOutlined, DownloadOutlined } from '@ant-design/icons';
 import { Alert, Button, Drawer, Input, Space, Switch, Tag, Tooltip, Typography } from 'antd';
@@ -12,6 +13,8 @@ import { download, fmtBytes, fmtDuration } from '../util';
 import { ErrorAlert, TaskStatusTag } from './common';
 import { useDebounced } from './hooks';
 import { useJobEvents } from './useJobEvents';
+import { renderAnsi } from './AnsiText';
+import { parseAnsi } from '../ansi';
 
 const SLICE = 256 * 1024;
 const MAX_MARKS = 2000;
@@ -117,14 +120,18 @@ export function LogDrawer({ target, onClose }: { target: LogTarget; onClose: () 
     if (follow && !q && pre.current) pre.current.scrollTop = pre.current.scrollHeight;
   }, [text, follow, q]);
 
+  // Colours are rendered, other escapes dropped; search runs over the text as shown.
+  const segments = useMemo(() => parseAnsi(text), [text]);
+  const plain = useMemo(() => segments.map((s) => s.text).join(''), [segments]);
+
   const matches = useMemo(() => {
     if (!q) return [] as number[];
-    const hay = text.toLowerCase();
+    const hay = plain.toLowerCase();
     const needle = q.toLowerCase();
     const out: number[] = [];
     for (let i = hay.indexOf(needle); i >= 0 && out.length < MAX_MARKS; i = hay.indexOf(needle, i + needle.length)) out.push(i);
     return out;
-  }, [text, q]);
+  }, [plain, q]);
 
   useEffect(() => setCurrent(0), [q]);
   useEffect(() => {
@@ -132,22 +139,7 @@ export function LogDrawer({ target, onClose }: { target: LogTarget; onClose: () 
     el?.scrollIntoView({ block: 'center' });
   }, [current, matches]);
 
-  const rendered = useMemo(() => {
-    if (!q || matches.length === 0) return text;
-    const parts: React.ReactNode[] = [];
-    let last = 0;
-    matches.forEach((m, i) => {
-      parts.push(text.slice(last, m));
-      parts.push(
-        <mark key={i} className={i === current ? 'current' : undefined}>
-          {text.slice(m, m + q.length)}
-        </mark>,
-      );
-      last = m + q.length;
-    });
-    parts.push(text.slice(last));
-    return parts;
-  }, [text, q, matches, current]);
+  const rendered = useMemo(() => renderAnsi(segments, q ? matches : [], q.length, current), [segments, q, matches, current]);
 
   const saveFile = () => {
     const name = `shoal-job${jobId}-step${stepId}-attempt${attempt}-${row.ip || row.host_id}.log`;

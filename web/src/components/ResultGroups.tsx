@@ -1,7 +1,7 @@
-// Result groups of one step attempt (computed by the server: hosts that share status, exit code,
-// tag and output digest), each with a sample of its output and a paged list of its hosts; plus
-// the paged list of all hosts with status/IP/output filters. Rows only ever arrive one page at a
-// time.
+// Result groups of one step attempt (computed by the server: hosts that share status, exit code
+// and tag, and on request identical output), each with a sample of its output and a paged list
+// of its hosts; plus the paged list of all hosts with status/IP/output filters. Rows only ever
+// arrive one page at a time.
 
 import { CopyOutlined, FileTextOutlined } from '@ant-design/icons';
 import { App as AntApp, Button, Card, Empty, Input, Select, Space, Spin, Table, Tag, Tooltip, Typography } from 'antd';
@@ -13,6 +13,8 @@ import { TASK_STATUS, taskSuccess, taskTerminal } from '../status';
 import { copyText, fmtBytes, fmtDuration } from '../util';
 import { ErrorAlert, TaskStatusTag, taskStatusText, useReportError } from './common';
 import { useDebounced } from './hooks';
+import { renderAnsi } from './AnsiText';
+import { parseAnsi, stripAnsi } from '../ansi';
 
 export function groupKey(g: ResultGroup): string {
   return `${g.status}|${g.exit_code ?? ''}|${g.tag ?? ''}|${g.digest ?? ''}`;
@@ -27,9 +29,15 @@ function groupQuery(g: ResultGroup) {
   };
 }
 
-/** Problems first, then successes, then hosts still waiting or running; bigger groups first. */
+/** Status 3: hosts that succeeded in an earlier attempt and did not run in this one. */
+const CARRIED = 3;
+
+/**
+ * Problems first, then successes, then hosts carried from an earlier attempt, then hosts still
+ * waiting or running; bigger groups first.
+ */
 export function sortGroups(groups: ResultGroup[]): ResultGroup[] {
-  const rank = (s: number) => (!taskTerminal(s) ? 2 : taskSuccess(s) ? 1 : 0);
+  const rank = (s: number) => (!taskTerminal(s) ? 3 : s === CARRIED ? 2 : taskSuccess(s) ? 1 : 0);
   return [...groups].sort((a, b) => rank(a.status) - rank(b.status) || b.host_count - a.host_count || a.status - b.status);
 }
 
@@ -49,11 +57,13 @@ export function ResultGroups(props: GroupsProps) {
   const [touched, setTouched] = useState(false);
   const sorted = sortGroups(props.groups);
 
-  // Until the user picks, the first group is open.
-  const isOpen = (k: string, i: number) => (touched ? open.has(k) : i === 0);
-  const toggle = (k: string, i: number) => {
-    const next = new Set(touched ? open : sorted.length ? [groupKey(sorted[0])] : []);
-    if (isOpen(k, i)) next.delete(k);
+  // Until the user picks, the first group of hosts that ran in this attempt is open (hosts
+  // carried from an earlier attempt stay collapsed).
+  const first = sorted.find((g) => g.status !== CARRIED);
+  const isOpen = (k: string) => (touched ? open.has(k) : first !== undefined && k === groupKey(first));
+  const toggle = (k: string) => {
+    const next = new Set(touched ? open : first ? [groupKey(first)] : []);
+    if (isOpen(k)) next.delete(k);
     else next.add(k);
     setOpen(next);
     setTouched(true);
@@ -62,8 +72,8 @@ export function ResultGroups(props: GroupsProps) {
   if (sorted.length === 0) return <Empty description={t('job.noGroups')} />;
   return (
     <div data-testid="result-groups">
-      {sorted.map((g, i) => (
-        <GroupCard key={groupKey(g)} group={g} open={isOpen(groupKey(g), i)} onToggle={() => toggle(groupKey(g), i)} {...props} />
+      {sorted.map((g) => (
+        <GroupCard key={groupKey(g)} group={g} open={isOpen(groupKey(g))} onToggle={() => toggle(groupKey(g))} {...props} />
       ))}
     </div>
   );
@@ -101,6 +111,7 @@ function GroupCard({ group, open, onToggle, jobId, stepId, attempt, version, onO
       <Typography.Text strong data-testid="group-count">
         {t('job.hostsN', { n: group.host_count })}
       </Typography.Text>
+      {group.digest && <OutputSnippet stepId={stepId} attempt={attempt} hostId={group.sample_host_id} />}
     </Space>
   );
 
@@ -139,6 +150,35 @@ function GroupCard({ group, open, onToggle, jobId, stepId, attempt, version, onO
   );
 }
 
+/** The first line of a host's output, for the header of an output group. */
+function OutputSnippet({ stepId, attempt, hostId }: { stepId: number; attempt: number; hostId: number }) {
+  const t = useT();
+  const [line, setLine] = useState<string | null>(null);
+  useEffect(() => {
+    let cancelled = false;
+    api.log(stepId, hostId, { attempt, offset: 0, limit: 512 }).then(
+      (r) => {
+        if (cancelled) return;
+        const first = stripAnsi(r.content)
+          .split('\n')
+          .map((l) => l.trim())
+          .find(Boolean);
+        setLine(first ?? '');
+      },
+      () => !cancelled && setLine(null),
+    );
+    return () => {
+      cancelled = true;
+    };
+  }, [stepId, attempt, hostId]);
+  if (line === null) return null;
+  return (
+    <Typography.Text code ellipsis={{ tooltip: line || t('log.empty') }} style={{ maxWidth: 360 }} data-testid="group-snippet">
+      {line || t('log.empty')}
+    </Typography.Text>
+  );
+}
+
 /** The start of one host's output, standing for its whole group. */
 function SampleOutput({ stepId, attempt, hostId, version }: { stepId: number; attempt: number; hostId: number; version: number }) {
   const t = useT();
@@ -166,7 +206,7 @@ function SampleOutput({ stepId, attempt, hostId, version }: { stepId: number; at
     <div style={{ marginBottom: 12 }}>
       <Typography.Text type="secondary">{t('job.sampleOutput')}</Typography.Text>
       <pre className="log-view wrap sample-output" data-testid="sample-output">
-        {text || <span style={{ opacity: 0.6 }}>{t('log.empty')}</span>}
+        {text ? renderAnsi(parseAnsi(text)) : <span style={{ opacity: 0.6 }}>{t('log.empty')}</span>}
         {more ? '\n…' : ''}
       </pre>
     </div>
@@ -273,33 +313,52 @@ export function TaskTable({
           },
         }}
         onRow={(r) => ({ onDoubleClick: () => onOpenLog(r) })}
+        tableLayout="fixed"
         columns={[
-          { title: t('hosts.ip'), dataIndex: 'ip', width: 150, render: (v, r) => <a className="mono" onClick={() => onOpenLog(r)}>{v || `#${r.host_id}`}</a> },
-          { title: t('hosts.hostname'), dataIndex: 'hostname', ellipsis: true },
           {
-            title: t('hosts.status'),
-            dataIndex: 'status',
-            width: 260,
-            render: (s, r) => (
-              <Space size={4}>
-                <TaskStatusTag status={s} />
-                {r.error && (
-                  <Tooltip title={r.error}>
-                    <Typography.Text type="secondary" ellipsis style={{ maxWidth: 110 }}>
-                      {r.error}
-                    </Typography.Text>
-                  </Tooltip>
-                )}
-              </Space>
+            title: t('hosts.ip'),
+            dataIndex: 'ip',
+            width: 136,
+            ellipsis: { showTitle: false },
+            render: (v, r) => (
+              <Tooltip title={v}>
+                <a className="mono" onClick={() => onOpenLog(r)}>
+                  {v || `#${r.host_id}`}
+                </a>
+              </Tooltip>
             ),
           },
-          { title: t('job.exit'), dataIndex: 'exit_code', width: 80, render: (v) => (v === null ? '—' : v) },
-          { title: t('job.duration'), key: 'dur', width: 100, render: (_, r) => (r.started_at ? fmtDuration((r.ended_at ?? Date.now()) - r.started_at) : '—') },
-          { title: t('job.output'), dataIndex: 'log_len', width: 110, render: (v, r) => `${fmtBytes(v)}${r.truncated ? ' ✂' : ''}` },
+          { title: t('hosts.hostname'), dataIndex: 'hostname', ellipsis: { showTitle: false }, render: (v) => <Tooltip title={v}>{v}</Tooltip> },
+          { title: t('hosts.status'), dataIndex: 'status', width: 150, render: (s) => <TaskStatusTag status={s} /> },
+          // The reason a host ended as it did (e.g. why its agent was abnormal), only when a host
+          // on this page has one.
+          ...((data?.data ?? []).some((r) => r.error)
+            ? [
+                {
+                  title: t('job.reason'),
+                  dataIndex: 'error',
+                  key: 'error',
+                  ellipsis: { showTitle: false },
+                  render: (v: string | null) =>
+                    v ? (
+                      <Tooltip title={v}>
+                        <Typography.Text type="secondary" data-testid="task-error">
+                          {v}
+                        </Typography.Text>
+                      </Tooltip>
+                    ) : (
+                      '—'
+                    ),
+                },
+              ]
+            : []),
+          { title: t('job.exit'), dataIndex: 'exit_code', width: 64, render: (v) => (v === null ? '—' : v) },
+          { title: t('job.duration'), key: 'dur', width: 90, render: (_, r) => (r.started_at ? fmtDuration((r.ended_at ?? Date.now()) - r.started_at) : '—') },
+          { title: t('job.output'), dataIndex: 'log_len', width: 90, render: (v, r) => `${fmtBytes(v)}${r.truncated ? ' ✂' : ''}` },
           {
             title: '',
             key: 'log',
-            width: 90,
+            width: 84,
             render: (_, r) => (
               <Button size="small" icon={<FileTextOutlined />} onClick={() => onOpenLog(r)} data-testid="open-log">
                 {t('job.log')}

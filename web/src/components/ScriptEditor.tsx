@@ -43,11 +43,16 @@ export default function ScriptEditor({
   value,
   onChange,
   height = '320px',
+  maxHeight,
+  readOnly = false,
 }: {
   language: LanguageName;
   value: string;
-  onChange: (v: string) => void;
+  onChange?: (v: string) => void;
   height?: string;
+  maxHeight?: string;
+  /** Shows a script that ran: highlighted, selectable, not editable. */
+  readOnly?: boolean;
 }) {
   const extensions = useMemo(() => [StreamLanguage.define(MODES[language]), EditorView.lineWrapping], [language]);
   return (
@@ -55,8 +60,11 @@ export default function ScriptEditor({
       <CodeMirror
         value={value}
         height={height}
+        maxHeight={maxHeight}
         extensions={extensions}
         onChange={onChange}
+        editable={!readOnly}
+        readOnly={readOnly}
         basicSetup={{ lineNumbers: true, foldGutter: false, highlightActiveLine: true }}
       />
     </div>

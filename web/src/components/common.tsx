@@ -3,7 +3,7 @@
 
 import { Alert, App as AntApp, Button, Tag } from 'antd';
 import { useCallback, useEffect, useState } from 'react';
-import { ApiError, ERROR_CODES, type ErrorCode } from '../api/client';
+import { ApiError, ERROR_CODES, getToken, type ErrorCode } from '../api/client';
 import { useT, type TFunc } from '../i18n';
 import type { Key } from '../i18n/dict';
 import { AGENT_STATUS, RUN_STATUS, TASK_STATUS } from '../status';
@@ -67,13 +67,23 @@ export function isErrorCode(e: unknown, code: ErrorCode): boolean {
   return e instanceof ApiError && e.code === code;
 }
 
+/**
+ * Whether an error is not worth a notification: an aborted request, or any failure once the
+ * session has ended (a 401 signs out and returns to the sign-in page, which says why; requests
+ * still in flight then must not pop up there).
+ */
+export function quietError(e: unknown): boolean {
+  if ((e as Error)?.name === 'AbortError') return true;
+  return !getToken() || isErrorCode(e, 'UNAUTHENTICATED');
+}
+
 /** Returns a function that reports an error as a translated notification. */
 export function useReportError() {
   const t = useT();
   const { notification } = AntApp.useApp();
   return useCallback(
     (e: unknown, action?: string) => {
-      if ((e as Error)?.name === 'AbortError') return;
+      if (quietError(e)) return;
       console.error(e);
       notification.error({
         title: action ? `${action}: ${errorTitle(t, e)}` : errorTitle(t, e),

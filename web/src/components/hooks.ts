@@ -1,6 +1,6 @@
 // Small React hooks.
 
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 
 export function useDebounced<T>(value: T, ms: number): T {
   const [v, setV] = useState(value);
@@ -19,4 +19,37 @@ export function useWindowHeight(): number {
     return () => window.removeEventListener('resize', on);
   }, []);
   return h;
+}
+
+/** The content width of an element, followed as it resizes (0 until it is laid out). */
+export function useElementWidth<T extends HTMLElement>(): [React.RefObject<T | null>, number] {
+  const ref = useRef<T | null>(null);
+  const [w, setW] = useState(0);
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    const ro = new ResizeObserver(() => setW(el.clientWidth));
+    ro.observe(el);
+    setW(el.clientWidth);
+    return () => ro.disconnect();
+  }, []);
+  return [ref, w];
+}
+
+/** Data loaded by `fetch` when the component mounts, with the last error and a reload. */
+export function useLoad<T>(fetch: () => Promise<T>): { data: T | null; error: unknown; reload: () => Promise<void> } {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const reload = useCallback(async () => {
+    try {
+      setData(await fetch());
+      setError(null);
+    } catch (e) {
+      setError(e);
+    }
+  }, [fetch]);
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+  return { data, error, reload };
 }

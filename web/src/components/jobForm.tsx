@@ -1,14 +1,26 @@
 // Pieces shared by the forms that start a job (script execution, file distribution): the
 // start flow (confirm when some targets are not online, start, open the job page, report a
-// refusal) and the timeout input.
+// refusal), the timeout input, and the hosts of a job's step for "run again".
 
 import { App as AntApp, InputNumber } from 'antd';
 import { useState } from 'react';
 import { useNavigate } from 'react-router';
-import type { ExecuteScriptResponse, PreviewResponse } from '../api/types';
+import { api } from '../api/client';
+import type { ExecuteScriptResponse, Host, PreviewResponse } from '../api/types';
 import { useT } from '../i18n';
 import type { Key } from '../i18n/dict';
 import { useReportError } from './common';
+
+/** Pages through a step's first attempt to collect its hosts (one page per request), for "run again". */
+export async function stepHosts(stepId: number): Promise<Host[]> {
+  const out: Host[] = [];
+  for (let start = 0; ; start += 1000) {
+    const page = await api.stepHosts(stepId, { attempt: 0, start, length: 1000 });
+    for (const r of page.data) out.push({ id: r.host_id, hostname: r.hostname, ip: r.ip, status: 'online' } as Host);
+    if (page.data.length === 0 || start + page.data.length >= page.total) break;
+  }
+  return out;
+}
 
 /** The server's step timeout limits and default, in seconds. */
 export const TIMEOUT_MAX_SECS = 259200;

@@ -9,7 +9,7 @@ import { useSearchParams } from 'react-router';
 import { api } from '../api/client';
 import type { ExecuteScriptRequest, Host, LanguageName, PreviewResponse, ScriptSpec } from '../api/types';
 import { ErrorAlert } from '../components/common';
-import { TimeoutInput, useStartJob } from '../components/jobForm';
+import { stepHosts, TimeoutInput, useStartJob } from '../components/jobForm';
 import { EMPTY_TARGETS, TargetPicker, targetsEmpty, toTargets, type TargetState } from '../components/TargetPicker';
 import { useT } from '../i18n';
 import { joinArgs, parseEnv } from '../util';
@@ -55,17 +55,6 @@ const DEFAULT_DRAFT: Draft = {
   loginEnv: false,
   env: '',
 };
-
-/** Pages through a step's first attempt to collect its hosts (one page per request). */
-async function stepHosts(stepId: number): Promise<Host[]> {
-  const out: Host[] = [];
-  for (let start = 0; ; start += 1000) {
-    const page = await api.stepHosts(stepId, { attempt: 0, start, length: 1000 });
-    for (const r of page.data) out.push({ id: r.host_id, hostname: r.hostname, ip: r.ip, status: 'online' } as Host);
-    if (page.data.length === 0 || start + page.data.length >= page.total) break;
-  }
-  return out;
-}
 
 export function Execute() {
   const t = useT();

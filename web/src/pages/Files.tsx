@@ -1,15 +1,17 @@
 // File distribution: sources (files on hosts, uploads with a progress bar, small inline text
 // files), targets with a live count, target directory, owner, strict/force mode, duplicate
 // handling, speed limits (MB/s), timeout and peer-to-peer. Starting it opens the job page, which
-// follows the transfer live.
+// follows the transfer live. "Run again" (`?from=JOB`) prefills everything from a file job.
 
 import { CloudUploadOutlined, DeleteOutlined, DesktopOutlined, FileTextOutlined, InboxOutlined, SendOutlined } from '@ant-design/icons';
 import { Alert, Button, Card, Col, Empty, Form, Input, InputNumber, Progress, Radio, Row, Select, Space, Switch, Tag, Typography, Upload } from 'antd';
-import { useRef, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
+import { useSearchParams } from 'react-router';
 import { api, uploadFile } from '../api/client';
-import type { DuplicateHandling, PreviewResponse } from '../api/types';
-import { errorDetail, errorTitle, useReportError } from '../components/common';
-import { TimeoutInput, useStartJob } from '../components/jobForm';
+import type { DuplicateHandling, FileSourceSpec, Host, PreviewResponse } from '../api/types';
+import { ErrorAlert, errorDetail, errorTitle, useReportError } from '../components/common';
+import { stepHosts, TimeoutInput, useStartJob } from '../components/jobForm';
+import { isFileSpec } from '../components/StepSpec';
 import { EMPTY_TARGETS, TargetPicker, toTargets, type TargetState } from '../components/TargetPicker';
 import { useT } from '../i18n';
 import { buildTransfer, DEFAULT_TRANSFER, type SourceDraft, type TransferDraft } from '../transfer';
@@ -17,8 +19,32 @@ import { fmtBytes } from '../util';
 
 /** A source as the form holds it: server sources keep the picker's state. */
 type FormSource =
-  | { kind: 'server'; id: number; picker: TargetState; paths: string; account: string }
+  | { kind: 'server'; id: number; picker: TargetState; paths: string; account: string; known?: Host[] }
   | Exclude<SourceDraft, { kind: 'server' }>;
+
+/**
+ * A stored source as the form holds it: hosts and paths, or an upload still on the server (its
+ * size asked again; one that expired must be uploaded again and says so).
+ */
+async function prefillSource(src: FileSourceSpec, id: () => number): Promise<FormSource> {
+  if (src.kind === 'host') {
+    const hosts = await Promise.all(src.host_ids.map((h) => api.host(h).catch(() => null)));
+    return {
+      kind: 'server',
+      id: id(),
+      picker: { ...EMPTY_TARGETS, hostIds: src.host_ids },
+      known: hosts.filter((h): h is Host => h !== null),
+      paths: src.paths.join('\n'),
+      account: src.account ?? '',
+    };
+  }
+  try {
+    const u = await api.upload(src.upload_id);
+    return { kind: 'upload', id: id(), name: src.name, size: u.size, sent: u.size, uploadId: u.id };
+  } catch (e) {
+    return { kind: 'upload', id: id(), name: src.name, size: 0, sent: 0, error: `${src.name}: ${errorDetail(e)}` };
+  }
+}
 
 function toDraft(s: FormSource): SourceDraft {
   return s.kind === 'server' ? { kind: 'server', id: s.id, targets: toTargets(s.picker), paths: s.paths, account: s.account } : s;
@@ -35,6 +61,53 @@ export function Files() {
   const { busy, start } = useStartJob(preview, { started: 'files.started', failed: 'files.failed' });
   const nextId = useRef(1);
   const uploads = useRef(new Map<number, AbortController>());
+  const [params] = useSearchParams();
+  const from = params.get('from');
+  const [known, setKnown] = useState<Host[]>([]);
+  const [prefillError, setPrefillError] = useState<unknown>(null);
+  const [prefilling, setPrefilling] = useState(false);
+
+  // "Run again": the sources, settings and targets of a file job. The prefill runs when the URL
+  // changes, not when the language does.
+  const tRef = useRef(t);
+  tRef.current = t;
+  useEffect(() => {
+    if (!from) return;
+    let cancelled = false;
+    (async () => {
+      setPrefillError(null);
+      setPrefilling(true);
+      try {
+        const detail = await api.job(Number(from));
+        const step = detail.steps[0]?.step;
+        if (!step || !isFileSpec(step.spec)) throw new Error(tRef.current('files.notFile'));
+        const spec = step.spec;
+        const [hosts, list] = await Promise.all([stepHosts(step.id), Promise.all(spec.sources.map((src) => prefillSource(src, () => nextId.current++)))]);
+        if (cancelled) return;
+        setDraft({
+          name: detail.job.name,
+          targetDir: spec.target_dir,
+          account: spec.account ?? '',
+          strict: spec.dir_mode === 'strict',
+          duplicate: spec.duplicate ?? 'overwrite',
+          uploadLimit: spec.upload_limit_mbps ?? null,
+          downloadLimit: spec.download_limit_mbps ?? null,
+          timeout: spec.timeout_secs || DEFAULT_TRANSFER.timeout,
+          p2p: spec.peer_to_peer !== false,
+        });
+        setSources(list);
+        setKnown(hosts);
+        setTargets({ ...EMPTY_TARGETS, hostIds: hosts.map((h) => h.id) });
+      } catch (e) {
+        if (!cancelled) setPrefillError(e);
+      } finally {
+        if (!cancelled) setPrefilling(false);
+      }
+    })();
+    return () => {
+      cancelled = true;
+    };
+  }, [from]);
 
   const add = (s: FormSource) => setSources((list) => [...list, s]);
   const update = (id: number, patch: Partial<FormSource>) =>
@@ -83,6 +156,10 @@ export function Files() {
         <Typography.Title level={3}>{t('files.title')}</Typography.Title>
         {startButton('large')}
       </div>
+      {prefillError !== null && <ErrorAlert error={prefillError} />}
+      {from && prefillError === null && (
+        <Alert style={{ marginBottom: 12 }} type="info" showIcon title={prefilling ? t('execute.loadingFrom', { id: from }) : t('files.from', { id: from })} data-testid="files-from" />
+      )}
       {problem && <Alert style={{ marginBottom: 12 }} type="error" showIcon title={problem} data-testid="files-problem" />}
       <Row gutter={16}>
         <Col xs={24} lg={14}>
@@ -132,7 +209,7 @@ export function Files() {
         </Col>
         <Col xs={24} lg={10}>
           <div data-testid="file-targets">
-            <TargetPicker value={targets} onChange={setTargets} onPreview={setPreview} />
+            <TargetPicker value={targets} onChange={setTargets} onPreview={setPreview} knownHosts={known} />
           </div>
           <Card size="small" style={{ marginTop: 16 }}>
             <Form layout="vertical">
@@ -263,7 +340,7 @@ function SourceCard({
       {source.kind === 'server' && (
         <Row gutter={12}>
           <Col xs={24} md={12}>
-            <TargetPicker title={t('files.sourceHosts')} value={source.picker} onChange={(picker) => onChange({ picker })} />
+            <TargetPicker title={t('files.sourceHosts')} value={source.picker} onChange={(picker) => onChange({ picker })} knownHosts={source.known} />
           </Col>
           <Col xs={24} md={12}>
             <Form layout="vertical">

@@ -3,12 +3,12 @@
 
 import { CodeOutlined, DeleteOutlined, EditOutlined, PlusOutlined } from '@ant-design/icons';
 import { Alert, App as AntApp, Button, Form, Input, List, Modal, Space, Table, Tag, Typography } from 'antd';
-import { useCallback, useEffect, useState } from 'react';
+import { useEffect, useState } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { api } from '../api/client';
 import type { Group, Host, PreviewResponse } from '../api/types';
 import { AgentStatusTag, ErrorAlert, errorDetail, errorTitle, useReportError } from '../components/common';
-import { useDebounced } from '../components/hooks';
+import { useDebounced, useLoad } from '../components/hooks';
 import { useT } from '../i18n';
 import { fmtTime } from '../util';
 
@@ -17,21 +17,8 @@ export function Groups() {
   const navigate = useNavigate();
   const report = useReportError();
   const { modal, message } = AntApp.useApp();
-  const [groups, setGroups] = useState<Group[] | null>(null);
-  const [error, setError] = useState<unknown>(null);
+  const { data: groups, error, reload: load } = useLoad(api.groups);
   const [editing, setEditing] = useState<Group | 'new' | null>(null);
-
-  const load = useCallback(async () => {
-    try {
-      setGroups(await api.groups());
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  }, []);
-  useEffect(() => {
-    void load();
-  }, [load]);
 
   const remove = (g: Group) =>
     modal.confirm({

@@ -16,6 +16,18 @@ import { fmtDuration, fmtTime } from '../util';
 
 const TEXT_KEYS = ['name', 'operator', 'ip'] as const;
 
+/** "Run again" opens the page of the job's kind, prefilled from it. */
+export function runAgainPath(j: Job): string {
+  return `${j.job_type === 'file' ? '/files' : '/execute'}?from=${j.id}`;
+}
+
+/** Terminated (8) and stopped (11) read the same ("Terminated"): one filter matches both. */
+function withStopped(status: string | null): string | undefined {
+  if (!status) return undefined;
+  const codes = status.split(',');
+  return (codes.includes('8') && !codes.includes('11') ? [...codes, '11'] : codes).join(',');
+}
+
 export function History() {
   const t = useT();
   const navigate = useNavigate();
@@ -65,7 +77,7 @@ export function History() {
       const r = await api.jobs({
         from: p.get('from') ? Number(p.get('from')) : undefined,
         to: p.get('to') ? Number(p.get('to')) : undefined,
-        status: p.get('status') ?? undefined,
+        status: withStopped(p.get('status')),
         name: p.get('name') ?? undefined,
         operator: p.get('operator') ?? undefined,
         ip: p.get('ip') ?? undefined,
@@ -141,21 +153,32 @@ export function History() {
           showTotal: (n) => t('history.total', { n }),
           onChange: (p, s) => update({ page: p > 1 ? String(p) : null, size: s !== 20 ? String(s) : null }, false),
         }}
+        tableLayout="fixed"
         columns={[
-          { title: t('job.id'), dataIndex: 'id', width: 60 },
-          { title: t('history.name'), dataIndex: 'name', render: (v, j) => <Link to={`/jobs/${j.id}`}>{v}</Link> },
+          { title: t('job.id'), dataIndex: 'id', width: 64 },
+          {
+            title: t('history.name'),
+            dataIndex: 'name',
+            ellipsis: { showTitle: false },
+            render: (v, j) => (
+              <Tooltip title={v}>
+                <Link to={`/jobs/${j.id}`}>{v}</Link>
+              </Tooltip>
+            ),
+          },
           { title: t('history.status'), dataIndex: 'status', width: 120, render: (s) => <RunStatusTag status={s} /> },
-          { title: t('history.hosts'), dataIndex: 'host_count', width: 70, align: 'right' },
-          { title: t('history.operator'), dataIndex: 'operator', width: 130, ellipsis: true },
-          { title: t('history.launchMode'), dataIndex: 'launch_mode', width: 90, render: (m) => t(`launch.${m}` as 'launch.web') },
-          { title: t('history.created'), dataIndex: 'created_at', width: 165, render: fmtTime },
-          { title: t('job.duration'), key: 'dur', width: 85, render: (_, j) => (j.started_at ? fmtDuration((j.ended_at ?? Date.now()) - j.started_at) : '—') },
+          { title: t('history.hosts'), dataIndex: 'host_count', width: 72, align: 'right' },
+          { title: t('history.operator'), dataIndex: 'operator', width: 120, ellipsis: true },
+          // Below 1200 px the launch mode and duration give way (the job page shows both).
+          { title: t('history.launchMode'), dataIndex: 'launch_mode', width: 120, responsive: ['xl'], render: (m) => t(`launch.${m}` as 'launch.web') },
+          { title: t('history.created'), dataIndex: 'created_at', width: 170, render: fmtTime },
+          { title: t('job.duration'), key: 'dur', width: 90, responsive: ['xl'], render: (_, j) => (j.started_at ? fmtDuration((j.ended_at ?? Date.now()) - j.started_at) : '—') },
           {
             title: '',
             key: 'actions',
-            width: 125,
+            width: 130,
             render: (_, j) => (
-              <Button size="small" icon={<RedoOutlined />} disabled={j.job_type === 'file'} onClick={() => navigate(`/execute?from=${j.id}`)}>
+              <Button size="small" icon={<RedoOutlined />} onClick={() => navigate(runAgainPath(j))} data-testid="history-run-again">
                 {t('history.runAgain')}
               </Button>
             ),

@@ -1,8 +1,8 @@
 // One host: facts, labels (agent labels read-only, console labels editable) and its recent
 // executions (history filtered by the host's IP).
 
-import { CodeOutlined, DeleteOutlined, EditOutlined, PlusOutlined } from '@ant-design/icons';
-import { App as AntApp, Button, Card, Descriptions, Empty, Input, Modal, Space, Table, Tag, Typography } from 'antd';
+import { CodeOutlined, DeleteOutlined, EditOutlined, PlusOutlined, StopOutlined } from '@ant-design/icons';
+import { Alert, App as AntApp, Button, Card, Descriptions, Empty, Input, Modal, Space, Table, Tag, Typography } from 'antd';
 import { useCallback, useEffect, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { api } from '../api/client';
@@ -19,6 +19,8 @@ export function HostDetail() {
   const [jobs, setJobs] = useState<Job[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [editing, setEditing] = useState(false);
+  const report = useReportError();
+  const { modal, message } = AntApp.useApp();
 
   const load = useCallback(async () => {
     try {
@@ -41,6 +43,24 @@ export function HostDetail() {
   if (error !== null && !host) return <ErrorAlert error={error} onRetry={() => void load()} />;
   if (!host) return <Card loading />;
 
+  const revoke = () =>
+    modal.confirm({
+      title: t('hosts.revokeConfirm', { name: host.hostname || host.ip }),
+      content: t('hosts.revokeBody'),
+      okText: t('hosts.revoke'),
+      okButtonProps: { danger: true, 'data-testid': 'confirm-ok' },
+      cancelText: t('common.cancel'),
+      onOk: async () => {
+        try {
+          const h = await api.revokeHost(host.id);
+          message.success(t('hosts.revoked'));
+          setHost(h);
+        } catch (e) {
+          report(e, t('hosts.revokeFailed'));
+        }
+      },
+    });
+
   return (
     <div>
       <div className="page-title">
@@ -48,10 +68,20 @@ export function HostDetail() {
           <Typography.Title level={3}>{host.hostname || host.ip}</Typography.Title>
           <AgentStatusTag status={host.status} />
         </Space>
-        <Button type="primary" icon={<CodeOutlined />} onClick={() => navigate(`/execute?host=${host.id}`)}>
-          {t('host.runScript')}
-        </Button>
+        <Space wrap>
+          <Button type="primary" icon={<CodeOutlined />} disabled={host.revoked_at !== null} onClick={() => navigate(`/execute?host=${host.id}`)}>
+            {t('host.runScript')}
+          </Button>
+          {host.revoked_at === null && (
+            <Button danger icon={<StopOutlined />} onClick={revoke} data-testid="revoke-host">
+              {t('hosts.revoke')}
+            </Button>
+          )}
+        </Space>
       </div>
+      {host.revoked_at !== null && (
+        <Alert type="warning" showIcon style={{ marginBottom: 16 }} title={t('hosts.revokedAt', { time: fmtTime(host.revoked_at) })} data-testid="host-revoked" />
+      )}
       {error !== null && <ErrorAlert error={error} onRetry={() => void load()} />}
       <Card title={t('host.facts')} style={{ marginBottom: 16 }}>
         <Descriptions

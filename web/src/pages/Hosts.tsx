@@ -1,5 +1,6 @@
 // Hosts: search and filter (status, label selector, IP, OS, dynamic group) over a virtualised
-// table that asks the server for one page of rows at a time, only around what is on screen.
+// table that asks the server for one page of rows at a time, only around what is on screen. Its
+// columns are sized to the window, so nothing is cut or scrolls sideways at 1024 px.
 
 import { ReloadOutlined } from '@ant-design/icons';
 import { Button, Input, Select, Space, Table, Tag, Tooltip, Typography } from 'antd';
@@ -9,7 +10,7 @@ import { useNavigate, useSearchParams } from 'react-router';
 import { api } from '../api/client';
 import type { Group, Host } from '../api/types';
 import { AgentStatusTag, ErrorAlert, useReportError } from '../components/common';
-import { useDebounced, useWindowHeight } from '../components/hooks';
+import { useDebounced, useElementWidth, useWindowHeight } from '../components/hooks';
 import { usePagedRows } from '../components/usePagedRows';
 import { useT } from '../i18n';
 import { fmtTime } from '../util';
@@ -29,6 +30,7 @@ export function Hosts() {
   const [params, setParams] = useSearchParams();
   const [groups, setGroups] = useState<Group[]>([]);
   const height = useWindowHeight();
+  const [tableBox, tableWidth] = useElementWidth<HTMLDivElement>();
 
   // Text filters are edited locally and applied after a pause in typing.
   const [text, setText] = useState(() => ({
@@ -110,32 +112,39 @@ export function Hosts() {
   );
 
   const placeholder = <span className="placeholder-cell" />;
+  // Columns sized to the table's width: the two text columns share what the fixed ones leave;
+  // below 1100 px of table, architecture and last seen give way (the host page shows them).
+  const wide = tableWidth >= 1100;
+  const fixed = 140 + 100 + 160 + (wide ? 80 + 170 : 0);
+  // 16 px stay free for the vertical scroll bar.
+  const rest = Math.max(360, tableWidth - 16 - fixed);
+  const nameWidth = Math.round(rest * 0.42);
   const columns: ColumnsType<Row> = [
     {
       title: t('hosts.hostname'),
       key: 'hostname',
-      width: 220,
+      width: nameWidth,
       ellipsis: true,
-      render: (_, r) => (r.host ? <span data-testid="host-cell">{r.host.hostname}</span> : placeholder),
+      render: (_, r) => (r.host ? <span data-testid="host-cell" title={r.host.hostname}>{r.host.hostname}</span> : placeholder),
     },
-    { title: t('hosts.ip'), key: 'ip', width: 150, render: (_, r) => (r.host ? <span className="mono">{r.host.ip}</span> : placeholder) },
-    { title: t('hosts.status'), key: 'status', width: 110, render: (_, r) => (r.host ? <AgentStatusTag status={r.host.status} /> : placeholder) },
+    { title: t('hosts.ip'), key: 'ip', width: 140, ellipsis: true, render: (_, r) => (r.host ? <span className="mono" title={r.host.ip}>{r.host.ip}</span> : placeholder) },
+    { title: t('hosts.status'), key: 'status', width: 100, render: (_, r) => (r.host ? <AgentStatusTag status={r.host.status} /> : placeholder) },
     {
       title: t('hosts.os'),
       key: 'os',
-      width: 170,
+      width: 160,
       ellipsis: true,
       render: (_, r) => (r.host ? `${r.host.os} ${r.host.os_version}`.trim() : placeholder),
     },
-    { title: t('hosts.arch'), key: 'arch', width: 90, render: (_, r) => (r.host ? r.host.arch : placeholder) },
+    ...(wide ? [{ title: t('hosts.arch'), key: 'arch', width: 80, render: (_: unknown, r: Row) => (r.host ? r.host.arch : placeholder) }] : []),
     {
       title: t('hosts.labels'),
       key: 'labels',
-      width: 320,
+      width: rest - nameWidth,
       ellipsis: true,
       render: (_, r) =>
         r.host ? (
-          <span>
+          <span title={Object.entries(r.host.labels).map(([k, v]) => `${k}=${v}`).join(', ')}>
             {Object.entries(r.host.labels)
               .slice(0, 4)
               .map(([k, v]) => (
@@ -149,7 +158,7 @@ export function Hosts() {
           placeholder
         ),
     },
-    { title: t('hosts.lastSeen'), key: 'last_seen', width: 170, render: (_, r) => (r.host ? fmtTime(r.host.last_seen) : placeholder) },
+    ...(wide ? [{ title: t('hosts.lastSeen'), key: 'last_seen', width: 170, render: (_: unknown, r: Row) => (r.host ? fmtTime(r.host.last_seen) : placeholder) }] : []),
   ];
 
   return (
@@ -215,6 +224,7 @@ export function Hosts() {
         />
       </div>
       {rows.error !== null && <ErrorAlert error={rows.error} onRetry={rows.reload} />}
+      <div ref={tableBox}>
       <Table<Row>
         className="host-table"
         data-testid="hosts-table"
@@ -224,13 +234,14 @@ export function Hosts() {
         dataSource={data}
         pagination={false}
         loading={rows.total === null && rows.error === null}
-        scroll={{ x: 1230, y: tableHeight }}
+        scroll={{ x: fixed + rest, y: tableHeight }}
         onScroll={onScroll}
         locale={{ emptyText: t('hosts.empty') }}
         onRow={(r) => ({
           onClick: () => r.host && navigate(`/hosts/${r.host.id}`),
         })}
       />
+      </div>
     </div>
   );
 }

@@ -1,10 +1,12 @@
 // Execution detail: job and step status with a live elapsed time, host counts per status, result
 // groups with their hosts, per-host logs, terminate / retry failed / retry all (each confirmed),
 // and a switch between attempts. Live through the job's Server-Sent Events. A file step also shows
-// its per-file transfer rows (progress, speed, status, error) first.
+// its per-file transfer rows (progress, speed, status, error) first. A tab shows what ran (script
+// and settings, or sources and settings; never environment values); "run again" opens the
+// script or file page prefilled from the job.
 
 import { RedoOutlined, ReloadOutlined, StopOutlined, SyncOutlined } from '@ant-design/icons';
-import { App as AntApp, Button, Card, Descriptions, Progress, Select, Space, Tabs, Tag, Typography } from 'antd';
+import { App as AntApp, Button, Card, Descriptions, Progress, Select, Space, Switch, Tabs, Tag, Tooltip, Typography } from 'antd';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { api } from '../api/client';
@@ -13,10 +15,12 @@ import { Elapsed, ErrorAlert, RunStatusTag, taskStatusText, useReportError } fro
 import { LogDrawer, type LogTarget } from '../components/LogDrawer';
 import { FileTable } from '../components/FileTable';
 import { AllHosts, ResultGroups } from '../components/ResultGroups';
+import { StepSpec } from '../components/StepSpec';
 import { useJobEvents } from '../components/useJobEvents';
 import { useT } from '../i18n';
 import { runTerminal, TASK_STATUS, taskSuccess, taskTerminal } from '../status';
 import { fmtTime } from '../util';
+import { runAgainPath } from './History';
 
 interface LiveStep {
   status: number;
@@ -153,11 +157,9 @@ export function JobPage() {
               {t('job.terminate')}
             </Button>
           )}
-          {job.job_type !== 'file' && (
-            <Button icon={<RedoOutlined />} onClick={() => navigate(`/execute?from=${job.id}`)} data-testid="run-again">
-              {t('history.runAgain')}
-            </Button>
-          )}
+          <Button icon={<RedoOutlined />} onClick={() => navigate(runAgainPath(job))} data-testid="run-again">
+            {t('history.runAgain')}
+          </Button>
           <Button icon={<ReloadOutlined />} onClick={() => void load()}>
             {t('common.refresh')}
           </Button>
@@ -222,10 +224,13 @@ function StepPanel({
   const [groups, setGroups] = useState<ResultGroup[] | null>(null);
   const [groupsError, setGroupsError] = useState<unknown>(null);
   const [log, setLog] = useState<LogTarget | null>(null);
+  // Groups are by status, exit code and tag; this also splits them by identical output.
+  const [byOutput, setByOutput] = useState(false);
+  const by = byOutput ? 'output' : 'status';
 
   useEffect(() => {
     let cancelled = false;
-    api.stepGroups(step.id, attempt).then(
+    api.stepGroups(step.id, attempt, by).then(
       (r) => {
         if (cancelled) return;
         setGroups(r.groups);
@@ -236,7 +241,7 @@ function StepPanel({
     return () => {
       cancelled = true;
     };
-  }, [step.id, attempt, version]);
+  }, [step.id, attempt, version, by]);
 
   // Counts: live for the latest attempt; from the groups for older ones.
   let counts: StatusCount[];
@@ -347,12 +352,31 @@ function StepPanel({
           {
             key: 'groups',
             label: t('job.groups', { n: groups?.length ?? 0 }),
-            children: groups === null ? <Card loading size="small" /> : <ResultGroups jobId={jobId} stepId={step.id} attempt={attempt} groups={groups} version={version} onOpenLog={openLog} />,
+            children: (
+              <>
+                <Space size={6} style={{ marginBottom: 8 }}>
+                  <Switch size="small" checked={byOutput} onChange={setByOutput} data-testid="group-by-output" />
+                  <Tooltip title={t('job.byOutputHelp')}>
+                    <span>{t('job.byOutput')}</span>
+                  </Tooltip>
+                </Space>
+                {groups === null ? (
+                  <Card loading size="small" />
+                ) : (
+                  <ResultGroups key={`${attempt}-${by}`} jobId={jobId} stepId={step.id} attempt={attempt} groups={groups} version={version} onOpenLog={openLog} />
+                )}
+              </>
+            ),
           },
           {
             key: 'hosts',
             label: t('job.allHosts'),
             children: <AllHosts jobId={jobId} stepId={step.id} attempt={attempt} version={version} onOpenLog={openLog} />,
+          },
+          {
+            key: 'spec',
+            label: <span data-testid="spec-tab">{t('spec.title')}</span>,
+            children: <StepSpec step={step} />,
           },
         ]}
       />

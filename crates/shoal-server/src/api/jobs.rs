@@ -10,7 +10,9 @@ use axum::Extension;
 use axum::extract::State;
 use base64::Engine as _;
 use serde::Deserialize;
-use shoal_store::{GroupKey, Job, JobFilter, Paged, ResultGroup, Step, TaskFilter, TaskRow};
+use shoal_store::{
+    GroupBy, GroupKey, Job, JobFilter, Paged, ResultGroup, Step, TaskFilter, TaskRow,
+};
 use shoal_types::api::{
     ExecuteScriptRequest, ExecuteScriptResponse, JobDetail, LogResponse, RetryRequest,
     RetryResponse, StatusCount, StepDetail,
@@ -225,18 +227,37 @@ pub struct AttemptQuery {
 #[derive(serde::Serialize)]
 pub struct Groups {
     attempt: u32,
+    by: GroupBy,
     groups: Vec<ResultGroup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupsQuery {
+    attempt: Option<u32>,
+    /// `status` (default: status, exit code and tag) or `output` (also identical output).
+    by: Option<String>,
 }
 
 pub async fn groups(
     State(app): State<App>,
     Path(id): Path<StepId>,
-    Query(q): Query<AttemptQuery>,
+    Query(q): Query<GroupsQuery>,
 ) -> Result<axum::Json<Groups>, ApiError> {
+    let by = match q.by.as_deref() {
+        None | Some("" | "status") => GroupBy::Status,
+        Some("output") => GroupBy::Output,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "by {other:?} is not a grouping; use status or output"
+            )));
+        }
+    };
     let attempt = step_attempt(&app, id, q.attempt).await?;
     Ok(axum::Json(Groups {
         attempt,
-        groups: app.store.result_groups(id, attempt).await?,
+        by,
+        groups: app.store.result_groups(id, attempt, by).await?,
     }))
 }
 

@@ -107,6 +107,12 @@ pub async fn create_job_and_read_back(store: &dyn Store) {
             .iter()
             .all(|t| t.exit_code.is_none() && t.started_at.is_none() && !t.truncated)
     );
+    // A host whose agent was not connected says so; the others have no error.
+    let errors: Vec<Option<&str>> = tasks.iter().map(|t| t.error.as_deref()).collect();
+    assert_eq!(
+        errors,
+        vec![None, None, None, Some(crate::AGENT_NOT_CONNECTED)]
+    );
 
     // A job created without starting waits.
     let mut idle = new_job("later", vec![script_step("s", waiting(&[1]))]);
@@ -165,7 +171,7 @@ pub async fn create_job_with_10000_tasks(store: &dyn Store) {
     let counts = store.task_counts(step_id, 0).await.expect("task_counts");
     assert_eq!(counts, vec![(HostTaskStatus::Success, 10_000)]);
     let groups = store
-        .result_groups(step_id, 0)
+        .result_groups(step_id, 0, crate::GroupBy::Status)
         .await
         .expect("result_groups");
     assert_eq!(groups.len(), 1);

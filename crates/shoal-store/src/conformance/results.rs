@@ -1,7 +1,7 @@
 //! Cases for results: groups, counts, filtered task lists, open tasks.
 
 use super::{add_host, apply, chunk, finished, key, labels, one_step_job, result, task_filter};
-use crate::{GroupKey, Page, Store, TaskBatch, TaskFilter, TaskUpdate};
+use crate::{GroupBy, GroupKey, Page, Store, TaskBatch, TaskFilter, TaskUpdate};
 use shoal_types::{DEFAULT_SCOPE, HostId, HostTaskStatus, StepId, TaskKey};
 
 fn group(
@@ -18,9 +18,9 @@ fn group(
     }
 }
 
-/// Sets up one step over hosts 1..=6 with mixed results; returns the step.
+/// Sets up one step over hosts 1..=7 with mixed results; returns the step.
 async fn mixed_results(store: &dyn Store) -> StepId {
-    let (_, step) = one_step_job(store, &[1, 2, 3, 4, 5, 6]).await;
+    let (_, step) = one_step_job(store, &[1, 2, 3, 4, 5, 6, 7]).await;
     let with = |h: HostId, status, code, tag: Option<&str>, digest: Option<&str>| {
         let mut r = result(key(step, 0, h), status, code);
         r.tag = tag.map(str::to_string);
@@ -43,6 +43,7 @@ async fn mixed_results(store: &dyn Store) -> StepId {
                     Some("bb"),
                 ),
                 with(5, HostTaskStatus::AgentAbnormal, None, None, None),
+                with(7, HostTaskStatus::Success, Some(0), None, Some("cc")),
             ],
         },
     )
@@ -50,41 +51,75 @@ async fn mixed_results(store: &dyn Store) -> StepId {
     step
 }
 
-/// Result groups split by status, exit code, tag and digest (NULLs equal), biggest first, with
-/// a member as sample; counts match; the group filter selects exactly a group's hosts.
+async fn groups_of(store: &dyn Store, step: StepId, by: GroupBy) -> Vec<(GroupKey, u64, HostId)> {
+    store
+        .result_groups(step, 0, by)
+        .await
+        .expect("result_groups")
+        .into_iter()
+        .map(|g| (g.key, g.host_count, g.sample_host_id))
+        .collect()
+}
+
+/// Result groups split by status, exit code and tag (NULLs equal; bk-job's grouping), and on
+/// request by output digest too; biggest first, with the lowest member as sample; counts
+/// match; the group filter selects exactly a group's hosts, any digest when it has none.
 pub async fn result_groups_and_counts(store: &dyn Store) {
     let step = mixed_results(store).await;
-    let groups = store.result_groups(step, 0).await.expect("result_groups");
-    let got: Vec<(GroupKey, u64)> = groups
-        .iter()
-        .map(|g| (g.key.clone(), g.host_count))
-        .collect();
     assert_eq!(
-        got,
+        groups_of(store, step, GroupBy::Status).await,
         vec![
-            (group(HostTaskStatus::Success, Some(0), None, Some("aa")), 2),
-            (group(HostTaskStatus::AgentAbnormal, None, None, None), 1),
-            (group(HostTaskStatus::Waiting, None, None, None), 1),
+            (group(HostTaskStatus::Success, Some(0), None, None), 3, 1),
+            (group(HostTaskStatus::AgentAbnormal, None, None, None), 1, 5),
+            (group(HostTaskStatus::Waiting, None, None, None), 1, 6),
             (
-                group(HostTaskStatus::Success, Some(0), Some("t"), Some("aa")),
-                1
+                group(HostTaskStatus::Success, Some(0), Some("t"), None),
+                1,
+                3
             ),
             (
-                group(HostTaskStatus::ScriptNonZeroExit, Some(2), None, Some("bb")),
-                1
+                group(HostTaskStatus::ScriptNonZeroExit, Some(2), None, None),
+                1,
+                4
             ),
         ]
     );
-    assert!([1, 2].contains(&groups[0].sample_host_id));
-    assert_eq!(groups[1].sample_host_id, 5);
-    assert_eq!(groups[2].sample_host_id, 6);
-    assert!(
-        store
-            .result_groups(step, 1)
-            .await
-            .expect("result_groups")
-            .is_empty()
+    assert_eq!(
+        groups_of(store, step, GroupBy::Output).await,
+        vec![
+            (
+                group(HostTaskStatus::Success, Some(0), None, Some("aa")),
+                2,
+                1
+            ),
+            (group(HostTaskStatus::AgentAbnormal, None, None, None), 1, 5),
+            (group(HostTaskStatus::Waiting, None, None, None), 1, 6),
+            (
+                group(HostTaskStatus::Success, Some(0), None, Some("cc")),
+                1,
+                7
+            ),
+            (
+                group(HostTaskStatus::Success, Some(0), Some("t"), Some("aa")),
+                1,
+                3
+            ),
+            (
+                group(HostTaskStatus::ScriptNonZeroExit, Some(2), None, Some("bb")),
+                1,
+                4
+            ),
+        ]
     );
+    for by in [GroupBy::Status, GroupBy::Output] {
+        assert!(
+            store
+                .result_groups(step, 1, by)
+                .await
+                .expect("result_groups")
+                .is_empty()
+        );
+    }
 
     let counts = store.task_counts(step, 0).await.expect("task_counts");
     assert_eq!(
@@ -92,7 +127,7 @@ pub async fn result_groups_and_counts(store: &dyn Store) {
         vec![
             (HostTaskStatus::AgentAbnormal, 1),
             (HostTaskStatus::Waiting, 1),
-            (HostTaskStatus::Success, 3),
+            (HostTaskStatus::Success, 4),
             (HostTaskStatus::ScriptNonZeroExit, 1),
         ]
     );
@@ -106,14 +141,26 @@ pub async fn result_groups_and_counts(store: &dyn Store) {
 
     for (g, hosts) in [
         (
+            group(HostTaskStatus::Success, Some(0), None, None),
+            vec![1, 2, 7],
+        ),
+        (
             group(HostTaskStatus::Success, Some(0), None, Some("aa")),
             vec![1, 2],
+        ),
+        (
+            group(HostTaskStatus::Success, Some(0), None, Some("cc")),
+            vec![7],
         ),
         (
             group(HostTaskStatus::AgentAbnormal, None, None, None),
             vec![5],
         ),
         (group(HostTaskStatus::Waiting, None, None, None), vec![6]),
+        (
+            group(HostTaskStatus::Success, Some(0), Some("t"), None),
+            vec![3],
+        ),
         (
             group(HostTaskStatus::Success, Some(0), Some("t"), Some("aa")),
             vec![3],
