@@ -122,11 +122,15 @@ async fn uploads_over_the_limit_or_badly_named_are_refused() {
         .expect("request");
     let (s, _) = send(&f, req).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
-    for bad in ["a%2Fb", "..", ".", "", "x%00y"] {
+    for bad in ["a%2Fb", "..", ".", ""] {
         let (s, err) = post_raw(&f, &format!("/api/v1/uploads?name={bad}"), b"hi".to_vec()).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {err}");
         assert_eq!(err["error"]["code"], "INVALID_PATH", "{bad}: {err}");
     }
+    // NUL is refused at the edge, like in every other query.
+    let (s, err) = post_raw(&f, "/api/v1/uploads?name=x%00y", b"hi".to_vec()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(err["error"]["code"], "INVALID_ARGUMENT", "{err}");
     let (s, err) = post_raw(&f, "/api/v1/uploads", b"hi".to_vec()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "missing name: {err}");
     assert_eq!(err["error"]["code"], "INVALID_ARGUMENT");
