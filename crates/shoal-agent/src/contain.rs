@@ -121,6 +121,14 @@ impl Tree {
         })
     }
 
+    /// Agent shutdown, first step: SIGKILLs every task cgroup's processes at once (no waiting),
+    /// before anything can see a task end and detach what it left running.
+    pub fn kill_tasks_now(&self) {
+        for dir in task_dirs(&self.base) {
+            kill_group(&dir);
+        }
+    }
+
     /// Agent shutdown: kills and removes every task cgroup, then the instance directory unless
     /// detached daemons live on in it.
     pub fn kill_all(&self) {
@@ -297,17 +305,24 @@ fn remove(dir: &Path) {
     }
 }
 
+/// The task cgroups under an instance directory.
+fn task_dirs(base: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(TASK_PREFIX))
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
 /// Kills and removes every task cgroup under an instance directory; `why` is logged.
 fn sweep(base: &Path, why: &str) {
-    let Ok(entries) = std::fs::read_dir(base) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        if name.to_string_lossy().starts_with(TASK_PREFIX) && entry.path().is_dir() {
-            tracing::warn!(cgroup = %entry.path().display(), "killing a task cgroup: {why}");
-            kill_and_remove(&entry.path());
-        }
+    for dir in task_dirs(base) {
+        tracing::warn!(cgroup = %dir.display(), "killing a task cgroup: {why}");
+        kill_and_remove(&dir);
     }
 }
 

@@ -287,6 +287,9 @@ impl Tasks {
     /// policy).
     pub async fn kill_all_now(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+        if let Some(tree) = &self.inner.exec.cgroups {
+            tree.kill_tasks_now();
+        }
         for (key, r) in &self.state().running {
             let pgid = r.pgid.load(Ordering::SeqCst);
             tracing::warn!(task = %key, "agent stopping: killing task");
