@@ -1,9 +1,10 @@
-//! Pins that a task's processes live in its own cgroup and die with it, on real hosts: after a
-//! terminate and after a timeout no process of a script's tree remains — children,
-//! grandchildren, a double fork, `nohup`, a TERM-ignoring process and three `setsid` escapes
-//! (`setsid cmd &`, `setsid -f`, a daemonizing double fork); an agent stopped with SIGTERM kills
-//! its running tasks' trees; an agent killed with SIGKILL leaves them running, and its next start
-//! kills them and removes their cgroups.
+//! Pins that a task's processes live in its own cgroup and die with it, on real hosts (which
+//! the API's host records say: `containment` is `cgroup`): after a terminate and after a
+//! timeout no process of a script's tree remains — children, grandchildren, a double fork,
+//! `nohup`, a TERM-ignoring process and three `setsid` escapes (`setsid cmd &`, `setsid -f`, a
+//! daemonizing double fork); an agent stopped with SIGTERM kills its running tasks' trees; an
+//! agent killed with SIGKILL leaves them running, and its next start kills them and removes
+//! their cgroups.
 //!
 //! Processes are found by a unique marker in their command line through /proc (the sandbox's
 //! hosts share the test's pid space); the tree and the scan are the executor unit tests'.
@@ -71,6 +72,8 @@ async fn sandbox() -> (Sandbox, Vec<i64>) {
 async fn terminate_and_timeout_leave_no_process_of_the_tree() {
     let (sb, ids) = sandbox().await;
     let api = sb.api();
+    let hosts = api.hosts().await.unwrap();
+    assert_eq!(hosts[0].containment.as_deref(), Some("cgroup"), "{hosts:?}");
 
     let m = escape_tree::marker(20_000_000, 1);
     let resp = api
