@@ -93,6 +93,7 @@ impl Tree {
         // A probe proves that task cgroups can be created and joined (write access to
         // cgroup.procs), so the mode reported is the mode used.
         let probe = base.join("probe");
+        let _ = std::fs::remove_dir(&probe); // left by a crash right here
         let joinable = std::fs::create_dir(&probe)
             .and_then(|()| open_procs(&probe).map(drop))
             .map_err(|e| format!("creating task cgroups in {}: {e}", base.display()));
@@ -110,15 +111,18 @@ impl Tree {
         &self.base
     }
 
-    /// Creates the cgroup of one task run.
-    pub fn create(&self, key: &TaskKey) -> io::Result<Group> {
+    /// Creates the cgroup of one task run, with its `cgroup.procs` open for writing: the child
+    /// writes `0` to it before exec to move itself in, so everything it starts is born inside.
+    pub fn create(&self, key: &TaskKey) -> io::Result<(Group, std::fs::File)> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let dir = self.base.join(format!("{TASK_PREFIX}{key}.{n}"));
         std::fs::create_dir(&dir)?;
-        Ok(Group {
+        let procs = open_procs(&dir).inspect_err(|_| remove(&dir))?;
+        let group = Group {
             dir,
             detached: self.base.join(DETACHED),
-        })
+        };
+        Ok((group, procs))
     }
 
     /// Agent shutdown, first step: SIGKILLs every task cgroup's processes at once (no waiting),
@@ -154,16 +158,6 @@ pub struct Group {
 }
 
 impl Group {
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// `cgroup.procs`, open for writing: the child writes `0` to it before exec to move itself
-    /// in, so everything it starts is born inside.
-    pub fn procs(&self) -> io::Result<std::fs::File> {
-        open_procs(&self.dir)
-    }
-
     /// Sends `signal` to every process in the cgroup.
     pub fn signal(&self, signal: Signal) {
         for pid in pids(&self.dir) {

@@ -124,10 +124,7 @@ pub fn prepare(cfg: &Config, key: &TaskKey, spec: &ScriptSpec) -> Result<Prepare
     // while the child may still write to cgroup.procs.
     let group = match &cfg.cgroups {
         Some(tree) => {
-            let created = tree
-                .create(key)
-                .and_then(|g| g.procs().map(|procs| (g, procs)));
-            let (group, procs) = created.map_err(|e| {
+            let (group, procs) = tree.create(key).map_err(|e| {
                 let _ = std::fs::remove_file(&script);
                 start_failed(format!("creating the task's cgroup: {e}"))
             })?;
