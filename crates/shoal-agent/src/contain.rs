@@ -399,8 +399,69 @@ fn unescape(field: &str) -> String {
 mod tests {
     // Pins how the agent finds its cgroup: the cgroup2 line of mountinfo (hybrid and pure v2
     // layouts, escaped mount points), the `0::` path mapped below the mount (also for a mount of
-    // a sub-hierarchy, as in a cgroup namespace), and paths outside the mount refused.
+    // a sub-hierarchy, as in a cgroup namespace), and paths outside the mount refused. With real
+    // cgroups (root): a restarted agent kills the task cgroups its previous run left, and never
+    // those of another agent on the same machine.
     use super::*;
+
+    /// A `sleep` moved into a new task cgroup of `tree`, as if an agent had started it.
+    fn contained_sleep(tree: &Tree, step_id: i64) -> std::process::Child {
+        let key = TaskKey {
+            step_id,
+            attempt: 0,
+            host_id: 1,
+        };
+        let (_group, mut procs) = tree.create(&key).expect("task cgroup");
+        let child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .expect("sleep");
+        procs
+            .write_all(child.id().to_string().as_bytes())
+            .expect("join");
+        child
+    }
+
+    fn exited(child: &mut std::process::Child) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+
+    #[test]
+    fn a_restart_kills_only_its_own_leftovers() {
+        let (a_dir, b_dir) = (
+            tempfile::tempdir().expect("a"),
+            tempfile::tempdir().expect("b"),
+        );
+        let (a, b) = match (Tree::open(a_dir.path()), Tree::open(b_dir.path())) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(reason), _) | (_, Err(reason)) => {
+                assert!(!nix::unistd::geteuid().is_root(), "root but {reason}");
+                return; // no cgroups without root: nothing to pin
+            }
+        };
+        assert_ne!(a.base(), b.base());
+        let mut a_sleep = contained_sleep(&a, 1);
+        let mut b_sleep = contained_sleep(&b, 2);
+        // Agent A is killed (no shutdown) and starts again; B is untouched.
+        std::mem::forget(a);
+        let a = Tree::open(a_dir.path()).expect("restart");
+        assert!(exited(&mut a_sleep), "A's leftover was not killed");
+        assert!(task_dirs(a.base()).is_empty(), "{:?}", task_dirs(a.base()));
+        assert!(
+            matches!(b_sleep.try_wait(), Ok(None)),
+            "B's task was killed"
+        );
+        b.kill_all();
+        assert!(exited(&mut b_sleep));
+        assert!(task_dirs(b.base()).is_empty());
+    }
 
     #[test]
     fn finds_the_cgroup2_mount() {
