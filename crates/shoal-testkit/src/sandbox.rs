@@ -16,10 +16,12 @@
 //! agents need root; a sandbox with no namespaced agents (server plus simulated fleets on
 //! loopback) does not.
 
+mod cgroups;
 mod hostctl;
 mod net;
 mod procs;
 
+pub use cgroups::cgroup_dir;
 pub use procs::{Bins, proc_status_kib};
 
 use crate::api::Api;
@@ -437,9 +439,11 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
-        // Stopped, not killed, so they take their scripts and task cgroups with them.
+        // Stopped, not killed, so they take their scripts and task cgroups with them; what
+        // agents killed during the test left behind goes too.
         for i in 0..self.agents.len() {
             self.stop_agent(i);
+            cgroups::remove_agent_cgroups(&self.dir().join(format!("agent-{i}")));
         }
         self.kill_fleets();
         self.kill_server();

@@ -12,7 +12,7 @@
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
 use shoal_testkit::api::shell;
-use shoal_testkit::sandbox::{Sandbox, SandboxOptions, require_root};
+use shoal_testkit::sandbox::{Sandbox, SandboxOptions, cgroup_dir, require_root};
 use shoal_types::{HostTaskStatus, RunStatus};
 use std::time::{Duration, Instant};
 
@@ -40,22 +40,6 @@ async fn tree_runs(marker: &str) {
         alive_with(marker).len() == escape_tree::PROCESSES
     })
     .await;
-}
-
-/// The cgroup directory of a process (cgroup2 is mounted where mountinfo says).
-fn cgroup_dir(pid: i32) -> std::path::PathBuf {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let mount = mountinfo
-        .lines()
-        .find_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            (right.split_whitespace().next()? == "cgroup2")
-                .then(|| left.split_whitespace().nth(4).map(str::to_owned))?
-        })
-        .unwrap();
-    let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let path = cgroup.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
-    std::path::Path::new(&mount).join(path.trim_start_matches('/'))
 }
 
 async fn sandbox() -> (Sandbox, Vec<i64>) {
@@ -131,7 +115,7 @@ async fn a_stopped_agent_kills_its_tasks_and_a_killed_one_does_at_restart() {
         .await
         .unwrap();
     tree_runs(&m).await;
-    let cgroup = cgroup_dir(alive_with(&m)[0]);
+    let cgroup = cgroup_dir(&alive_with(&m)[0].to_string()).unwrap();
     assert!(
         cgroup.to_string_lossy().contains("/shoal-agent-"),
         "{cgroup:?}"
