@@ -67,8 +67,9 @@ pub struct Tree {
 
 impl Tree {
     /// Finds the cgroup2 hierarchy, kills and removes what a previous run of this agent left
-    /// behind, and creates the instance directory. `Err` says why tasks cannot be contained in
-    /// cgroups here.
+    /// behind, and checks that task cgroups can be created. `Err` says why tasks cannot be
+    /// contained in cgroups here. The instance directory exists only while it holds something
+    /// (a running task, detached daemons), so an agent killed while idle leaves nothing.
     pub fn open(state_dir: &Path) -> Result<Tree, String> {
         let own = own_cgroup_dir()?;
         let state_dir = std::fs::canonicalize(state_dir)
@@ -83,13 +84,10 @@ impl Tree {
                 let _ = std::fs::remove_dir(&previous);
             }
         }
-        match std::fs::create_dir(&base) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                sweep(&base, "left by an earlier run");
-            }
-            Err(e) => return Err(format!("creating {}: {e}", base.display())),
+        if base.is_dir() {
+            sweep(&base, "left by an earlier run");
         }
+        std::fs::create_dir_all(&base).map_err(|e| format!("creating {}: {e}", base.display()))?;
         // A probe proves that task cgroups can be created and joined (write access to
         // cgroup.procs), so the mode reported is the mode used.
         let probe = base.join("probe");
@@ -98,6 +96,7 @@ impl Tree {
             .and_then(|()| open_procs(&probe).map(drop))
             .map_err(|e| format!("creating task cgroups in {}: {e}", base.display()));
         let _ = std::fs::remove_dir(&probe);
+        remove_if_empty(&base);
         joinable?;
         crate::identity::write_atomic(&record, base.as_os_str().as_encoded_bytes(), 0o600)
             .map_err(|e| format!("writing {}: {e}", record.display()))?;
@@ -116,12 +115,21 @@ impl Tree {
     pub fn create(&self, key: &TaskKey) -> io::Result<(Group, std::fs::File)> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let dir = self.base.join(format!("{TASK_PREFIX}{key}.{n}"));
-        std::fs::create_dir(&dir)?;
-        let procs = open_procs(&dir).inspect_err(|_| remove(&dir))?;
+        // The instance directory may vanish between the two calls (another task's end
+        // removes it when it looks empty): then again.
+        let mut attempts = 0;
+        loop {
+            std::fs::create_dir_all(&self.base)?;
+            match std::fs::create_dir(&dir) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 3 => attempts += 1,
+                created => break created?,
+            }
+        }
         let group = Group {
             dir,
-            detached: self.base.join(DETACHED),
+            base: self.base.clone(),
         };
+        let procs = open_procs(&group.dir).inspect_err(|_| group.remove())?;
         Ok((group, procs))
     }
 
@@ -137,16 +145,13 @@ impl Tree {
     /// detached daemons live on in it.
     pub fn kill_all(&self) {
         sweep(&self.base, "the agent is stopping");
-        let _ = std::fs::remove_dir(self.base.join(DETACHED));
-        let _ = std::fs::remove_dir(&self.base);
+        remove_if_empty(&self.base);
     }
 }
 
 impl Drop for Tree {
-    /// Removes the instance directory if nothing lives in it any more.
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir(self.base.join(DETACHED));
-        let _ = std::fs::remove_dir(&self.base);
+        remove_if_empty(&self.base);
     }
 }
 
@@ -154,7 +159,8 @@ impl Drop for Tree {
 #[derive(Debug)]
 pub struct Group {
     dir: PathBuf,
-    detached: PathBuf,
+    /// The instance directory it lives in.
+    base: PathBuf,
 }
 
 impl Group {
@@ -177,20 +183,21 @@ impl Group {
     /// The task ended on its own: processes it left running (daemons it started) move to the
     /// instance's `detached` cgroup, where no kill reaches them, and the task's cgroup goes.
     pub fn detach_and_remove(&self) {
+        let detached = self.base.join(DETACHED);
         for _ in 0..100 {
             let pids = pids(&self.dir);
             if pids.is_empty() {
                 break;
             }
-            if let Err(e) = std::fs::create_dir(&self.detached)
+            if let Err(e) = std::fs::create_dir(&detached)
                 && e.kind() != io::ErrorKind::AlreadyExists
             {
-                tracing::warn!(cgroup = %self.detached.display(), error = %e, "creating the detached cgroup");
+                tracing::warn!(cgroup = %detached.display(), error = %e, "creating the detached cgroup");
                 return;
             }
             for pid in pids {
-                let moved = open_procs(&self.detached)
-                    .and_then(|mut f| f.write_all(pid.to_string().as_bytes()));
+                let moved =
+                    open_procs(&detached).and_then(|mut f| f.write_all(pid.to_string().as_bytes()));
                 if let Err(e) = moved
                     && e.raw_os_error() != Some(nix::errno::Errno::ESRCH as i32)
                 {
@@ -198,13 +205,21 @@ impl Group {
                 }
             }
         }
-        remove(&self.dir);
+        self.remove();
     }
 
     /// The task was terminated or timed out: kills everything in the cgroup, waits until it is
     /// empty and removes it.
     pub fn kill_and_remove(&self) {
-        kill_and_remove(&self.dir);
+        if kill_and_wait(&self.dir) {
+            self.remove();
+        }
+    }
+
+    /// Removes the task's cgroup, and the instance directory if that leaves it empty.
+    fn remove(&self) {
+        remove(&self.dir);
+        remove_if_empty(&self.base);
     }
 }
 
@@ -276,19 +291,27 @@ fn kill_group(dir: &Path) {
     }
 }
 
-fn kill_and_remove(dir: &Path) {
+/// Kills everything in a cgroup and waits until it is empty (false: it did not empty).
+fn kill_and_wait(dir: &Path) -> bool {
     let deadline = Instant::now() + EMPTY_WAIT;
     kill_group(dir);
     while populated(dir) {
         if Instant::now() >= deadline {
             tracing::warn!(cgroup = %dir.display(), "task cgroup still has processes after SIGKILL");
-            return;
+            return false;
         }
         std::thread::sleep(Duration::from_millis(10));
         // Without cgroup.kill, processes forked during the first round need another.
         kill_group(dir);
     }
-    remove(dir);
+    true
+}
+
+/// Removes an instance directory holding no task and no detached daemon (an empty `detached`
+/// goes with it); anything still in use stays, silently.
+fn remove_if_empty(base: &Path) {
+    let _ = std::fs::remove_dir(base.join(DETACHED));
+    let _ = std::fs::remove_dir(base);
 }
 
 fn remove(dir: &Path) {
@@ -316,7 +339,9 @@ fn task_dirs(base: &Path) -> Vec<PathBuf> {
 fn sweep(base: &Path, why: &str) {
     for dir in task_dirs(base) {
         tracing::warn!(cgroup = %dir.display(), "killing a task cgroup: {why}");
-        kill_and_remove(&dir);
+        if kill_and_wait(&dir) {
+            remove(&dir);
+        }
     }
 }
 
