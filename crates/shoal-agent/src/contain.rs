@@ -81,7 +81,7 @@ impl Tree {
             let previous = PathBuf::from(previous.trim());
             if previous != base && is_instance_dir(&previous) {
                 sweep(&previous, "left by an earlier run");
-                let _ = std::fs::remove_dir(&previous);
+                remove_if_empty(&previous);
             }
         }
         if base.is_dir() {
