@@ -79,7 +79,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::R
         }
     }
     tracing::info!("shoal-agent stopping");
-    tasks.kill_all_now();
+    tasks.kill_all_now().await;
     Ok(())
 }
 
@@ -115,6 +115,7 @@ async fn session(
     };
     let stream = conn::connect(&opts.conn.server, &opts.conn.server_name, tls).await?;
     let mut facts = facts;
+    facts.containment = Some(tasks.containment().name().to_owned());
     if let Ok(local) = stream.get_ref().0.local_addr() {
         crate::facts::prefer(&mut facts.ips, local.ip());
     }

@@ -1,12 +1,18 @@
-//! The executor: runs one script in its own process group with a timeout and a kill switch,
-//! reads stdout and stderr as raw bytes, and hands the capped, coalesced output to a [`Sink`].
+//! The executor: runs one script in its own cgroup (see [`crate::contain`]; its process group
+//! where there are no cgroups) with a timeout and a kill switch, reads its output as raw bytes,
+//! and hands the capped, coalesced output to a [`Sink`].
 //!
-//! A task ends when its main process has exited and both pipes are closed. Processes the
-//! script leaves in the background keep running after a normal exit (scripts may start
-//! daemons); the agent stops reading their output [`POST_EXIT_DRAIN`] after the main process
-//! exits. On timeout or kill the whole process group gets SIGTERM, then SIGKILL after
-//! [`KILL_GRACE`].
+//! stdout and stderr are one pipe (the same as `2>&1`), so the stored log keeps exactly the
+//! order in which the script wrote; all of it is reported as [`Stream::Stdout`].
+//!
+//! A task ends when its main process has exited and the pipe is closed. Processes the script
+//! leaves in the background keep running after a normal exit (scripts may start daemons): they
+//! move to the agent's `detached` cgroup, and the agent stops reading their output
+//! [`POST_EXIT_DRAIN`] after the main process exits. On timeout or kill every process of the
+//! task gets SIGTERM, then SIGKILL after [`KILL_GRACE`], and with cgroups that includes the
+//! ones that started a new session or daemonized.
 
+use crate::contain;
 use crate::launch::{self, Config};
 use crate::output::Capture;
 use nix::sys::signal::{Signal, killpg};
@@ -71,36 +77,48 @@ pub async fn execute<S: Sink>(
         Ok(Err(end)) => return not_started(end, capture, sink).await,
         Err(e) => return not_started(failed(format!("preparing: {e}")), capture, sink).await,
     };
-    if *kill.borrow() {
-        remove_script(prepared.script);
-        return not_started(End::Killed, capture, sink).await;
-    }
     let launch::Prepared {
         mut command,
         script,
         interpreter,
+        output,
+        group,
     } = prepared;
-    let mut child = match command.spawn() {
+    if *kill.borrow() {
+        drop(command);
+        discard(script, group).await;
+        return not_started(End::Killed, capture, sink).await;
+    }
+    let spawned = command.spawn();
+    // The parent's copies of the pipe's write end go with the command, so the pipe closes
+    // when the script and everything it started have closed theirs.
+    drop(command);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
-            remove_script(script);
+            discard(script, group).await;
             let reason = format!("starting {}: {e}", interpreter.display());
             return not_started(failed(reason), capture, sink).await;
         }
     };
-    drop(command);
     let started_at = now_ms();
     let pgid = child
         .id()
         .and_then(|id| i32::try_from(id).ok())
         .unwrap_or(0);
+    let task = contain::Task { pgid, group };
     sink.started(started_at, pgid).await;
 
+    let mut output = match tokio::net::unix::pipe::Receiver::from_owned_fd(output.into()) {
+        Ok(pipe) => Some(pipe),
+        Err(e) => {
+            tracing::error!(task = %req.key, error = %e, "reading the output pipe");
+            None
+        }
+    };
     let timeout = Duration::from_secs(u64::from(req.spec.timeout_secs.max(1)));
     let deadline = Instant::now() + timeout;
-    let mut stdout = child.stdout.take();
-    let mut stderr = child.stderr.take();
-    let (mut obuf, mut ebuf) = (vec![0u8; READ_BUF], vec![0u8; READ_BUF]);
+    let mut buf = vec![0u8; READ_BUF];
     let mut pending = Pending::default();
     let mut status = None;
     let mut drain_until: Option<Instant> = None;
@@ -109,11 +127,10 @@ pub async fn execute<S: Sink>(
     let mut hard_killed = false;
     let mut kill_open = true;
 
-    while status.is_none() || stdout.is_some() || stderr.is_some() {
+    while status.is_none() || output.is_some() {
         let flush_at = pending.flush_at();
         let event = tokio::select! {
-            r = read_opt(&mut stdout, &mut obuf) => Event::Read(Stream::Stdout, r),
-            r = read_opt(&mut stderr, &mut ebuf) => Event::Read(Stream::Stderr, r),
+            r = read_opt(&mut output, &mut buf) => Event::Read(r),
             st = child.wait(), if status.is_none() => Event::Exited(st),
             _ = sleep_until(flush_at) => Event::Flush,
             _ = tokio::time::sleep_until(deadline), if forced.is_none() && status.is_none() => Event::Timeout,
@@ -126,27 +143,16 @@ pub async fn execute<S: Sink>(
             _ = sleep_until(drain_until) => Event::DrainOver,
         };
         match event {
-            Event::Read(stream, Ok(n)) if n > 0 => {
-                let buf = if stream == Stream::Stdout {
-                    &obuf
-                } else {
-                    &ebuf
-                };
-                let stored = capture.push(stream, &buf[..n]);
-                pending.push(stream, stored.keep, sink).await;
+            Event::Read(Ok(n)) if n > 0 => {
+                let stored = capture.push(Stream::Stdout, &buf[..n]);
+                pending.push(Stream::Stdout, stored.keep, sink).await;
                 if let Some(marker) = stored.marker {
                     pending.flush(sink).await;
                     sink.output(Stream::Agent, &marker).await;
                 }
             }
-            Event::Read(stream, _) => {
-                // EOF or a read error: this pipe is done.
-                if stream == Stream::Stdout {
-                    stdout = None
-                } else {
-                    stderr = None
-                }
-            }
+            // EOF or a read error: the pipe is done.
+            Event::Read(_) => output = None,
             Event::Exited(st) => {
                 status = Some(st);
                 drain_until = Some(Instant::now() + POST_EXIT_DRAIN);
@@ -158,32 +164,30 @@ pub async fn execute<S: Sink>(
                 } else {
                     End::Killed
                 });
-                signal_group(pgid, Signal::SIGTERM);
+                task.signal(Signal::SIGTERM);
                 term_at = Some(Instant::now());
             }
             Event::HardKill => {
-                signal_group(pgid, Signal::SIGKILL);
+                task.kill();
                 hard_killed = true;
             }
-            Event::DrainOver => {
-                stdout = None;
-                stderr = None;
-            }
+            Event::DrainOver => output = None,
             Event::Nothing => {}
         }
     }
     pending.flush(sink).await;
     if let (Some(t), false) = (term_at, hard_killed) {
-        // The main process died of SIGTERM; members of its group that ignore it get SIGKILL.
-        // Polled, so a terminate settles as soon as the group is gone.
-        while group_alive(pgid) {
+        // The main process died of SIGTERM; what is left of the task and ignores it gets
+        // SIGKILL. Polled, so a terminate settles as soon as the task is gone.
+        while task.alive() {
             if Instant::now() >= t + KILL_GRACE {
-                signal_group(pgid, Signal::SIGKILL);
+                task.kill();
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    close(task.group, forced.is_some()).await;
     remove_script(script);
 
     let end = match (forced, status) {
@@ -199,8 +203,30 @@ pub async fn execute<S: Sink>(
     outcome(end, Some(started_at), capture)
 }
 
+/// Removes the cgroup of a task that ended: a terminated or timed-out task's remaining
+/// processes are killed first; a task that ended on its own leaves its daemons detached.
+async fn close(group: Option<contain::Group>, forced: bool) {
+    let Some(group) = group else { return };
+    let closed = tokio::task::spawn_blocking(move || {
+        if forced {
+            group.kill_and_remove();
+        } else {
+            group.detach_and_remove();
+        }
+    });
+    if let Err(e) = closed.await {
+        tracing::warn!(error = %e, "removing a task cgroup");
+    }
+}
+
+/// Cleans up after a task that never started.
+async fn discard(script: std::path::PathBuf, group: Option<contain::Group>) {
+    remove_script(script);
+    close(group, true).await;
+}
+
 enum Event {
-    Read(Stream, std::io::Result<usize>),
+    Read(std::io::Result<usize>),
     Exited(std::io::Result<std::process::ExitStatus>),
     Flush,
     Timeout,
@@ -265,10 +291,6 @@ pub fn signal_group(pgid: i32, signal: Signal) {
     if pgid > 1 {
         let _ = killpg(Pid::from_raw(pgid), signal);
     }
-}
-
-fn group_alive(pgid: i32) -> bool {
-    pgid > 1 && killpg(Pid::from_raw(pgid), None).is_ok()
 }
 
 fn remove_script(path: std::path::PathBuf) {

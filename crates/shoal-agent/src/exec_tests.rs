@@ -1,10 +1,13 @@
 // Pins the executor's promises: exit codes and signals are reported, stdout and stderr are
-// both captured in order with their streams, binary output survives byte for byte, a timeout
-// or kill takes down the whole process group (background children included, SIGKILL for
-// those ignoring SIGTERM), the output cap keeps the script running to its end, tags are
-// extracted, and unknown accounts / missing interpreters end the task without starting it.
+// captured as one stream in exactly the order the script wrote them, binary output survives
+// byte for byte, a timeout or kill takes down the whole process group (background children
+// included, SIGKILL for those ignoring SIGTERM) and, with cgroups, every process the script
+// started, also those that escaped with setsid (see `containment_tests`), the output cap keeps
+// the script running to its end, tags are extracted, and unknown accounts / missing
+// interpreters end the task without starting it.
 
 use super::*;
+use crate::escape_tree::{self, gone};
 use shoal_types::Language;
 use std::path::PathBuf;
 
@@ -86,17 +89,6 @@ async fn sh(script: &str) -> (Outcome, Collect) {
     run_with(&fixture().cfg, spec(Language::Shell, script), 1 << 20).await
 }
 
-/// True when `pid` no longer runs (gone, or a zombie nobody reaped).
-fn dead(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
-    }
-}
-
 #[tokio::test]
 async fn exit_codes_and_signals() {
     let (out, sink) = sh("echo hi; exit 3").await;
@@ -110,12 +102,15 @@ async fn exit_codes_and_signals() {
 }
 
 #[tokio::test]
-async fn stdout_and_stderr_interleave() {
-    let (out, sink) = sh("echo out1; sleep 0.2; echo err1 >&2; sleep 0.2; echo out2").await;
+async fn stdout_and_stderr_keep_the_order_they_were_written_in() {
+    // Enough lines that two pipes would be read in batches of one stream each.
+    let (out, sink) =
+        sh("i=1; while [ $i -le 2000 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done").await;
     assert_eq!(out.end, End::Exited { code: 0 });
-    assert_eq!(sink.text(), "out1\nerr1\nout2\n");
-    let streams: Vec<_> = sink.chunks.iter().map(|(s, _)| *s).collect();
-    assert_eq!(streams, [Stream::Stdout, Stream::Stderr, Stream::Stdout]);
+    let want: String = (1..=2000).map(|i| format!("out{i}\nerr{i}\n")).collect();
+    assert_eq!(sink.text(), want);
+    // One pipe: everything is reported as stdout.
+    assert!(sink.chunks.iter().all(|(s, _)| *s == Stream::Stdout));
 }
 
 #[tokio::test]
@@ -145,7 +140,7 @@ async fn timeout_kills_the_process_group() {
     assert_eq!(out.end, End::TimedOut);
     assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
     let bg: i32 = sink.text().trim().parse().expect("background pid");
-    assert!(dead(bg), "background child {bg} survived");
+    assert!(gone(bg), "background child {bg} survived");
 }
 
 #[tokio::test]
@@ -160,7 +155,7 @@ async fn sigkill_follows_ignored_sigterm() {
     assert_eq!(out.end, End::TimedOut);
     assert!(t.elapsed() >= KILL_GRACE + Duration::from_secs(1));
     let bg: i32 = sink.text().trim().parse().expect("background pid");
-    assert!(dead(bg), "background child {bg} survived");
+    assert!(gone(bg), "background child {bg} survived");
 }
 
 #[tokio::test]
@@ -344,5 +339,116 @@ async fn python_and_perl_run() {
         .await;
         assert_eq!(out.end, End::Exited { code: 2 });
         assert_eq!(sink.text(), "p\n");
+    }
+}
+
+mod containment_tests {
+    // Pins cgroup containment: after a timeout and after a kill, no process the script started
+    // remains — children, grandchildren, a double fork, nohup, a TERM-ignoring process and
+    // three setsid escapes — and the task's cgroup is gone; after a normal exit, what the
+    // script left running (a daemon) lives on in the agent's `detached` cgroup.
+    use super::*;
+    use crate::contain::Tree;
+
+    /// A tree in a fresh state directory, or `None` where cgroups cannot be used (not root).
+    fn tree() -> Option<(tempfile::TempDir, Config)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tree = match Tree::open(dir.path()) {
+            Ok(t) => t,
+            Err(reason) if !nix::unistd::geteuid().is_root() => {
+                eprintln!("skipping: {reason}");
+                return None;
+            }
+            Err(reason) => panic!("root but no cgroups: {reason}"),
+        };
+        let mut cfg = Config::new(dir.path().join("scripts"));
+        cfg.cgroups = Some(std::sync::Arc::new(tree));
+        Some((dir, cfg))
+    }
+
+    /// The task cgroups left; the instance directory itself goes once it is empty.
+    fn task_cgroups(cfg: &Config) -> Vec<String> {
+        let base = cfg.cgroups.as_ref().expect("cgroups").base();
+        let Ok(entries) = std::fs::read_dir(base) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("task-"))
+            .collect()
+    }
+
+    /// No process of the tree and no task cgroup remain after `what`.
+    fn assert_all_gone(cfg: &Config, marker: &str, what: &str) {
+        let survivors = escape_tree::alive_with(marker);
+        assert!(survivors.is_empty(), "survivors of {what}: {survivors:?}");
+        assert!(task_cgroups(cfg).is_empty(), "{:?}", task_cgroups(cfg));
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_every_escape() {
+        let Some((_dir, cfg)) = tree() else { return };
+        let m = escape_tree::marker(10_000_000, 1);
+        let mut s = spec(Language::Shell, &escape_tree::script(&m));
+        s.timeout_secs = 3;
+        let (out, sink) = run_with(&cfg, s, 1 << 20).await;
+        assert_eq!(out.end, End::TimedOut, "{}", sink.text());
+        assert_all_gone(&cfg, &m, "the timeout");
+    }
+
+    #[tokio::test]
+    async fn kill_kills_every_escape() {
+        let Some((_dir, cfg)) = tree() else { return };
+        let m = escape_tree::marker(10_000_000, 2);
+        let (tx, rx) = watch::channel(false);
+        let mut sink = Collect::default();
+        let req = Request {
+            key: KEY,
+            spec: spec(Language::Shell, &escape_tree::script(&m)),
+            output_cap: 1 << 20,
+        };
+        let (out, ()) = tokio::join!(execute(&cfg, req, &mut sink, rx), async {
+            // Terminate once the whole tree runs.
+            while escape_tree::alive_with(&m).len() < escape_tree::PROCESSES {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = tx.send(true);
+        });
+        assert_eq!(out.end, End::Killed);
+        assert_all_gone(&cfg, &m, "the kill");
+    }
+
+    #[tokio::test]
+    async fn daemons_outlive_a_normal_exit_detached() {
+        let Some((_dir, cfg)) = tree() else { return };
+        let m = escape_tree::marker(10_000_000, 3);
+        let script = format!("setsid sleep {m}1 </dev/null >/dev/null 2>&1 & echo started");
+        let (out, sink) = run_with(&cfg, spec(Language::Shell, &script), 1000).await;
+        assert_eq!(out.end, End::Exited { code: 0 });
+        assert_eq!(sink.text(), "started\n");
+        // The daemon may still be between fork and exec.
+        let mut daemons = escape_tree::alive_with(&m);
+        for _ in 0..3000 {
+            if !daemons.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            daemons = escape_tree::alive_with(&m);
+        }
+        let cgroups: Vec<String> = daemons
+            .iter()
+            .map(|pid| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default())
+            .collect();
+        for pid in &daemons {
+            let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+        // Gone before the tree is dropped, which removes the then empty cgroups.
+        while !daemons.iter().all(|pid| gone(*pid)) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(daemons.len(), 1, "the daemon must live on");
+        assert!(cgroups[0].contains("/detached"), "{cgroups:?}");
+        assert!(task_cgroups(&cfg).is_empty(), "{:?}", task_cgroups(&cfg));
     }
 }

@@ -1,4 +1,5 @@
-//! Host facts the agent reports in `Enroll` and `Hello`: hostname, addresses, OS, arch.
+//! Host facts the agent reports in `Enroll` and `Hello`: hostname, addresses, OS, arch (and,
+//! set by the session, how tasks are contained).
 
 use shoal_types::HostFacts;
 use std::net::IpAddr;
@@ -33,6 +34,8 @@ pub fn gather() -> HostFacts {
         os_version,
         arch: std::env::consts::ARCH.to_owned(),
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        // Known to the task manager, which the session sets it from.
+        containment: None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Everything before the fork: resolve the account, pick the interpreter, write the script
-//! file, and build the command (environment, working directory, process group, identity).
+//! file, create the task's cgroup, and build the command (environment, working directory, one
+//! pipe for stdout and stderr, process group, cgroup, identity).
 
+use crate::contain::{self, Group};
 use nix::unistd::{Gid, Uid, User};
 use shoal_proto::End;
 use shoal_types::{Language, ScriptSpec, TaskKey};
@@ -9,6 +11,7 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 
 /// PATH of a login environment.
 pub const LOGIN_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -19,6 +22,8 @@ pub struct Config {
     pub scripts_dir: PathBuf,
     /// Directories searched for interpreters, in order.
     pub search_path: Vec<PathBuf>,
+    /// Where task cgroups are created; `None`: tasks are contained by process group only.
+    pub cgroups: Option<Arc<contain::Tree>>,
 }
 
 impl Config {
@@ -36,6 +41,14 @@ impl Config {
         Config {
             scripts_dir,
             search_path,
+            cgroups: None,
+        }
+    }
+
+    pub fn containment(&self) -> contain::Mode {
+        match self.cgroups {
+            Some(_) => contain::Mode::Cgroup,
+            None => contain::Mode::Pgroup,
         }
     }
 }
@@ -58,6 +71,11 @@ pub struct Prepared {
     pub command: tokio::process::Command,
     pub script: PathBuf,
     pub interpreter: PathBuf,
+    /// The read end of the pipe that is both the script's stdout and its stderr. One pipe keeps
+    /// the order in which the script wrote to either exactly.
+    pub output: std::io::PipeReader,
+    /// The task's cgroup, which the child joins before exec.
+    pub group: Option<Group>,
 }
 
 /// Prepares `spec` for running (blocking: NSS lookups and a file write). `Err` is how the task
@@ -70,6 +88,12 @@ pub fn prepare(cfg: &Config, key: &TaskKey, spec: &ScriptSpec) -> Result<Prepare
     let script = cfg.scripts_dir.join(format!("{key}.{ext}"));
     write_script(&cfg.scripts_dir, &script, &spec.content, &account)
         .map_err(|e| start_failed(format!("writing script {}: {e}", script.display())))?;
+
+    let (output, writer) =
+        std::io::pipe().map_err(|e| start_failed(format!("creating the output pipe: {e}")))?;
+    let stderr = writer
+        .try_clone()
+        .map_err(|e| start_failed(format!("creating the output pipe: {e}")))?;
 
     let mut cmd = tokio::process::Command::new(&interpreter);
     cmd.args(flags).arg(&script).args(&spec.args);
@@ -92,10 +116,23 @@ pub fn prepare(cfg: &Config, key: &TaskKey, spec: &ScriptSpec) -> Result<Prepare
         .env("SHOAL_ATTEMPT", key.attempt.to_string())
         .current_dir(workdir)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(writer)
+        .stderr(stderr)
         .process_group(0)
         .kill_on_drop(false);
+    // Created last, so no earlier failure leaves it behind; joined before the identity switch,
+    // while the child may still write to cgroup.procs.
+    let group = match &cfg.cgroups {
+        Some(tree) => {
+            let (group, procs) = tree.create(key).map_err(|e| {
+                let _ = std::fs::remove_file(&script);
+                start_failed(format!("creating the task's cgroup: {e}"))
+            })?;
+            join_cgroup(&mut cmd, procs);
+            Some(group)
+        }
+        None => None,
+    };
     if let Some(groups) = &account.switch {
         switch_identity(&mut cmd, account.uid, account.gid, groups.clone());
     }
@@ -103,6 +140,8 @@ pub fn prepare(cfg: &Config, key: &TaskKey, spec: &ScriptSpec) -> Result<Prepare
         command: cmd,
         script,
         interpreter,
+        output,
+        group,
     })
 }
 
@@ -231,6 +270,22 @@ fn write_script(dir: &Path, path: &Path, content: &str, account: &Account) -> st
             .map_err(std::io::Error::from)?;
     }
     Ok(())
+}
+
+/// Makes the child move itself into the task's cgroup before exec, so that everything the
+/// script starts is born inside it.
+#[allow(unsafe_code)]
+fn join_cgroup(cmd: &mut tokio::process::Command, procs: std::fs::File) {
+    // SAFETY: the closure runs in the forked child between fork and exec, where only
+    // async-signal-safe functions may be called. It makes one write(2) call ("0": the calling
+    // process) on a descriptor the parent opened before the fork (close-on-exec, so the script
+    // never sees it); nothing allocates or takes a lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::write(&procs, b"0")?;
+            Ok(())
+        });
+    }
 }
 
 /// Makes the child switch to `uid`/`gid` with the account's supplementary groups before exec.

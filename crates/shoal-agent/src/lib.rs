@@ -1,13 +1,13 @@
 //! `shoal-agent`: the process on every managed host. It dials the server over TLS, enrolls
-//! once, runs scripts as the requested account in their own process group, streams their
+//! once, runs scripts as the requested account in a cgroup of their own, streams their
 //! output and spools every result on disk until the server acknowledges it. For file steps it
 //! scans sources, serves chunks to its peers, and fetches files as a spooled task.
 //!
 //! Codemap: [`config`] (flags and config file), [`agent`] (main loop and reconnects),
 //! [`conn`] (TLS, framing, one session), [`tasks`] (runs, fetches and acks), [`spool`]
-//! (on-disk results), [`exec`] / [`launch`] / [`output`] (the executor), [`files`] (file
-//! distribution: `files::runtime` is what the session talks to), [`facts`], [`identity`],
-//! [`backoff`], [`sim`] (many simulated agents for benchmarks).
+//! (on-disk results), [`exec`] / [`launch`] / [`output`] / [`contain`] (the executor and task
+//! containment), [`files`] (file distribution: `files::runtime` is what the session talks
+//! to), [`facts`], [`identity`], [`backoff`], [`sim`] (many simulated agents for benchmarks).
 //!
 //! It must stay small: no storage, HTTP-server or console crates, and nothing of the server.
 
@@ -15,6 +15,9 @@ pub mod agent;
 pub mod backoff;
 pub mod config;
 pub mod conn;
+pub mod contain;
+#[cfg(test)]
+mod escape_tree;
 pub mod exec;
 pub mod facts;
 pub mod files;

@@ -160,6 +160,7 @@ pub fn sim_facts(index: u32) -> HostFacts {
         os_version: env!("CARGO_PKG_VERSION").into(),
         arch: std::env::consts::ARCH.into(),
         agent_version: env!("CARGO_PKG_VERSION").into(),
+        containment: None,
     }
 }
 

@@ -2,6 +2,7 @@
 //! answers the server's `Kill`, `Ack` and `Forget`. Cheap to clone; sessions come and go, the
 //! tasks and the spool stay.
 
+use crate::contain;
 use crate::exec::{self, Request, Sink};
 use crate::files::runtime::Files;
 use crate::launch;
@@ -53,11 +54,25 @@ impl Tasks {
         let scripts = state_dir.join("scripts");
         // Stale scripts of tasks that were running when the agent stopped.
         let _ = std::fs::remove_dir_all(&scripts);
-        Ok(Tasks::with_spool(
-            spool,
-            launch::Config::new(scripts),
-            local_cap,
-        ))
+        let mut exec = launch::Config::new(scripts);
+        // Also kills what tasks of a previous run left behind.
+        match contain::Tree::open(state_dir) {
+            Ok(tree) => {
+                tracing::info!(cgroup = %tree.base().display(), "tasks run in cgroups of their own");
+                exec.cgroups = Some(Arc::new(tree));
+            }
+            Err(reason) => tracing::warn!(
+                %reason,
+                "no usable cgroup2 hierarchy: tasks are contained by process group only, so \
+                 processes that start a new session survive terminate and timeout"
+            ),
+        }
+        Ok(Tasks::with_spool(spool, exec, local_cap))
+    }
+
+    /// How this agent contains its tasks (reported in the host's facts).
+    pub fn containment(&self) -> contain::Mode {
+        self.inner.exec.containment()
     }
 
     pub fn with_spool(spool: Spool, exec: launch::Config, local_cap: Option<u64>) -> Tasks {
@@ -267,14 +282,24 @@ impl Tasks {
         }
     }
 
-    /// Agent shutdown: kill every running process group at once and record no results, so
-    /// the next start treats these tasks as lost (see the spool's restart policy).
-    pub fn kill_all_now(&self) {
+    /// Agent shutdown: kill every running task (its cgroup, and its process group) at once and
+    /// record no results, so the next start treats these tasks as lost (see the spool's restart
+    /// policy).
+    pub async fn kill_all_now(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+        if let Some(tree) = &self.inner.exec.cgroups {
+            tree.kill_tasks_now();
+        }
         for (key, r) in &self.state().running {
             let pgid = r.pgid.load(Ordering::SeqCst);
             tracing::warn!(task = %key, "agent stopping: killing task");
             exec::signal_group(pgid, Signal::SIGKILL);
+        }
+        if let Some(tree) = self.inner.exec.cgroups.clone() {
+            let killed = tokio::task::spawn_blocking(move || tree.kill_all()).await;
+            if let Err(e) = killed {
+                tracing::error!(error = %e, "killing task cgroups");
+            }
         }
     }
 }

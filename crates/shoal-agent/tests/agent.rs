@@ -2,7 +2,8 @@
 // 0600 identity and is followed by Hello; a Run produces Started, Output and Finished; an
 // acknowledged result leaves the spool; after a cut link exactly the unacknowledged output is
 // re-sent; a finished but unacknowledged result survives an agent restart while a task that
-// was running does not; a silent server is detected and a rejected agent retries slowly.
+// was running does not; Hello's facts say how tasks are contained; a silent server is
+// detected and a rejected agent retries slowly.
 
 mod common;
 
@@ -90,6 +91,7 @@ async fn welcome(peer: &mut Peer) -> Vec<TaskKey> {
         agent_id,
         secret,
         known_tasks,
+        facts,
         ..
     }) = peer.recv().await
     else {
@@ -99,6 +101,18 @@ async fn welcome(peer: &mut Peer) -> Vec<TaskKey> {
         (protocol, agent_id.as_str(), secret.as_str()),
         (PROTOCOL_VERSION, "ag-7", "sec")
     );
+    // Root on a host with cgroup2 gets a cgroup per task; anything else says it has none.
+    let contained = facts.containment.as_deref();
+    assert!(
+        matches!(contained, Some("cgroup" | "pgroup")),
+        "{contained:?}"
+    );
+    let cgroup2 = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .contains(" - cgroup2 ");
+    if nix::unistd::geteuid().is_root() && cgroup2 {
+        assert_eq!(contained, Some("cgroup"));
+    }
     peer.send(&ServerMsg::Welcome {
         host_id: 7,
         generation: 1,

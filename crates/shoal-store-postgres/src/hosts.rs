@@ -13,16 +13,16 @@ use sqlx::{Postgres, QueryBuilder};
 use std::collections::HashMap;
 
 const HOST_COLUMNS: &str = "h.id, h.scope_id, h.agent_id, h.hostname, h.ips, h.os, \
-    h.os_version, h.arch, h.agent_version, h.agent_labels, h.user_labels, h.status, \
-    h.generation, h.last_seen, h.created_at, h.revoked_at";
+    h.os_version, h.arch, h.agent_version, h.containment, h.agent_labels, h.user_labels, \
+    h.status, h.generation, h.last_seen, h.created_at, h.revoked_at";
 
 pub(crate) async fn create_host(s: &PgStore, h: NewHost) -> Result<Host> {
     let f = &h.facts;
     let id: HostId = sqlx::query_scalar(
         "INSERT INTO hosts (scope_id, agent_id, secret_hash, hostname, ip, ips, os, os_version, \
-         arch, agent_version, agent_labels, user_labels, status, status_at, generation, \
-         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, '{}', $12, $13, 0, \
-         $13) RETURNING id",
+         arch, agent_version, containment, agent_labels, user_labels, status, status_at, \
+         generation, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         '{}', $13, $14, 0, $14) RETURNING id",
     )
     .bind(h.scope_id)
     .bind(&h.agent_id)
@@ -34,6 +34,7 @@ pub(crate) async fn create_host(s: &PgStore, h: NewHost) -> Result<Host> {
     .bind(&f.os_version)
     .bind(&f.arch)
     .bind(&f.agent_version)
+    .bind(&f.containment)
     .bind(to_json(&h.agent_labels)?)
     .bind(AgentStatus::Offline.code())
     .bind(h.now)
@@ -67,7 +68,8 @@ pub(crate) async fn host_connected(
     let generation: Option<i64> = sqlx::query_scalar(
         "UPDATE hosts SET generation = generation + 1, status = $1, status_at = $2, \
          last_seen = $2, hostname = $3, ip = $4, ips = $5, os = $6, os_version = $7, arch = $8, \
-         agent_version = $9, agent_labels = $10 WHERE id = $11 RETURNING generation",
+         agent_version = $9, containment = $10, agent_labels = $11 WHERE id = $12 \
+         RETURNING generation",
     )
     .bind(AgentStatus::Online.code())
     .bind(now)
@@ -78,6 +80,7 @@ pub(crate) async fn host_connected(
     .bind(&facts.os_version)
     .bind(&facts.arch)
     .bind(&facts.agent_version)
+    .bind(&facts.containment)
     .bind(to_json(agent_labels)?)
     .bind(host_id)
     .fetch_optional(&s.pool)

@@ -113,6 +113,7 @@ pub fn host(row: &impl Cols) -> Result<Host> {
         os_version: row.text("os_version")?,
         arch: row.text("arch")?,
         agent_version: row.text("agent_version")?,
+        containment: row.opt_text("containment")?,
         labels: overlay_labels(&agent_labels, &user_labels),
         agent_labels,
         user_labels,

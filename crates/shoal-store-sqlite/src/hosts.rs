@@ -14,8 +14,8 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use std::collections::{BTreeSet, HashMap};
 
 const HOST_COLUMNS: &str = "h.id, h.scope_id, h.agent_id, h.hostname, h.ips, h.os, \
-    h.os_version, h.arch, h.agent_version, h.agent_labels, h.user_labels, h.status, \
-    h.generation, h.last_seen, h.created_at, h.revoked_at";
+    h.os_version, h.arch, h.agent_version, h.containment, h.agent_labels, h.user_labels, \
+    h.status, h.generation, h.last_seen, h.created_at, h.revoked_at";
 
 /// Replaces the rows of `host_ips` for one host.
 async fn store_ips(conn: &mut SqliteConnection, host_id: HostId, ips: &[String]) -> Result<()> {
@@ -41,8 +41,9 @@ pub(crate) async fn create_host(s: &SqliteStore, h: NewHost) -> Result<Host> {
     let f = &h.facts;
     let id: HostId = sqlx::query_scalar(
         "INSERT INTO hosts (scope_id, agent_id, secret_hash, hostname, ip, ips, os, os_version, \
-         arch, agent_version, agent_labels, user_labels, status, status_at, generation, \
-         created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, 0, ?) RETURNING id",
+         arch, agent_version, containment, agent_labels, user_labels, status, status_at, \
+         generation, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?, ?, 0, ?) \
+         RETURNING id",
     )
     .bind(h.scope_id)
     .bind(&h.agent_id)
@@ -54,6 +55,7 @@ pub(crate) async fn create_host(s: &SqliteStore, h: NewHost) -> Result<Host> {
     .bind(&f.os_version)
     .bind(&f.arch)
     .bind(&f.agent_version)
+    .bind(&f.containment)
     .bind(to_json(&h.agent_labels)?)
     .bind(AgentStatus::Offline.code())
     .bind(h.now)
@@ -91,7 +93,7 @@ pub(crate) async fn host_connected(
     let generation: Option<i64> = sqlx::query_scalar(
         "UPDATE hosts SET generation = generation + 1, status = ?, status_at = ?, last_seen = ?, \
          hostname = ?, ip = ?, ips = ?, os = ?, os_version = ?, arch = ?, agent_version = ?, \
-         agent_labels = ? WHERE id = ? RETURNING generation",
+         containment = ?, agent_labels = ? WHERE id = ? RETURNING generation",
     )
     .bind(AgentStatus::Online.code())
     .bind(now)
@@ -103,6 +105,7 @@ pub(crate) async fn host_connected(
     .bind(&facts.os_version)
     .bind(&facts.arch)
     .bind(&facts.agent_version)
+    .bind(&facts.containment)
     .bind(to_json(agent_labels)?)
     .bind(host_id)
     .fetch_optional(&mut *tx)

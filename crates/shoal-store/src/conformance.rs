@@ -100,6 +100,7 @@ pub fn facts(hostname: &str, ips: &[&str]) -> HostFacts {
         os_version: "6.1".to_string(),
         arch: "x86_64".to_string(),
         agent_version: "0.1.0".to_string(),
+        containment: None,
     }
 }
 

@@ -99,6 +99,10 @@ pub struct Host {
     pub os_version: String,
     pub arch: String,
     pub agent_version: String,
+    /// How the agent contains a task's processes: `"cgroup"` or `"pgroup"` (see
+    /// `HostFacts::containment`); absent when the agent did not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containment: Option<String>,
     /// Effective labels: the agent's config labels overlaid by labels set through the API.
     pub labels: Labels,
     pub agent_labels: Labels,

@@ -1,6 +1,7 @@
 //! The multi-host sandbox: a real `shoal server` (SQLite in a temp data dir, or a PostgreSQL URL)
 //! and N real `shoal-agent`s, each in its own network namespace (joined to a private bridge with
-//! its own address), mount namespace (its own `/tmp`) and UTS namespace (hostname `host-<i>`).
+//! its own address), mount namespace (its own `/tmp`, and the host's cgroup2 hierarchy at
+//! `/sys/fs/cgroup`) and UTS namespace (hostname `host-<i>`).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -15,10 +16,12 @@
 //! agents need root; a sandbox with no namespaced agents (server plus simulated fleets on
 //! loopback) does not.
 
+mod cgroups;
 mod hostctl;
 mod net;
 mod procs;
 
+pub use cgroups::cgroup_dir;
 pub use procs::{Bins, proc_status_kib};
 
 use crate::api::Api;
@@ -352,6 +355,14 @@ impl Sandbox {
         }
     }
 
+    /// Stops real agent `i` as a service manager would: SIGTERM (the agent kills its running
+    /// tasks and exits), SIGKILL if it is still there after 10 s.
+    pub fn stop_agent(&mut self, i: usize) {
+        if let Some(Some(mut child)) = self.agents.get_mut(i).map(Option::take) {
+            procs::stop(&mut child, Duration::from_secs(10));
+        }
+    }
+
     /// Cuts host `i`'s link (the root side of its veth goes down).
     pub fn link_down(&self, i: usize) -> anyhow::Result<()> {
         self.net.as_ref().context("no network")?.set_link(i, false)
@@ -451,8 +462,11 @@ impl Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // Stopped, not killed, so they take their scripts and task cgroups with them; what
+        // agents killed during the test left behind goes too.
         for i in 0..self.agents.len() {
-            self.kill_agent(i);
+            self.stop_agent(i);
+            cgroups::remove_agent_cgroups(&self.dir().join(format!("agent-{i}")));
         }
         self.kill_fleets();
         self.kill_server();

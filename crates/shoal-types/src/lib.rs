@@ -117,6 +117,12 @@ pub struct HostFacts {
     pub os_version: String,
     pub arch: String,
     pub agent_version: String,
+    /// How the agent contains a task's processes: `"cgroup"` (a cgroup v2 per task: terminate
+    /// and timeout kill everything the script started) or `"pgroup"` (its process group only:
+    /// descendants that start a new session survive). `None` when the agent did not report it
+    /// (older agents, simulated ones).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containment: Option<String>,
 }
 
 /// Job types, numbered as bk-job's task type.

@@ -118,6 +118,7 @@ fn facts(name: &str, ip: &str) -> HostFacts {
         os_version: String::new(),
         arch: "x86_64".into(),
         agent_version: String::new(),
+        containment: None,
     }
 }
 

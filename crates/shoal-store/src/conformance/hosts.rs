@@ -92,6 +92,7 @@ pub async fn host_connected_bumps_generation(store: &dyn Store) {
     let host = add_host(store, DEFAULT_SCOPE, "web-1", &["10.0.0.1"], labels(&[])).await;
     let mut new_facts = facts("web-1-renamed", &["10.0.0.9", "10.0.0.1"]);
     new_facts.agent_version = "0.2.0".to_string();
+    new_facts.containment = Some("cgroup".to_string());
     let g1 = store
         .host_connected(host.id, &new_facts, &labels(&[("env", "prod")]), 5_000)
         .await
@@ -108,6 +109,7 @@ pub async fn host_connected_bumps_generation(store: &dyn Store) {
     assert_eq!(got.hostname, "web-1-renamed");
     assert_eq!(got.ip, "10.0.0.9");
     assert_eq!(got.agent_version, "0.2.0");
+    assert_eq!(got.containment.as_deref(), Some("cgroup"));
     assert_eq!(got.agent_labels, labels(&[("env", "prod")]));
     // The new address is searchable, the order of addresses kept.
     let by_ip = store

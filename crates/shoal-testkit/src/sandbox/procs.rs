@@ -10,6 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Paths of the two shipped binaries.
 #[derive(Clone, Debug)]
@@ -174,7 +175,9 @@ pub fn agent_conn_args(data_dir: &Path, server: std::net::SocketAddr, state: &Pa
 }
 
 /// Starts a real agent in network namespace `netns`, in a private mount namespace with its own
-/// `/tmp` and a UTS namespace whose hostname is `hostname`.
+/// `/tmp` and a UTS namespace whose hostname is `hostname`. `ip netns exec` mounts a fresh
+/// `/sys`, which hides the host's cgroup2 mount; it is mounted again at `/sys/fs/cgroup` (the
+/// same hierarchy, as on a pure cgroup v2 host) so the agent can contain tasks in cgroups.
 pub fn spawn_netns_agent(
     bins: &Bins,
     netns: &str,
@@ -189,7 +192,9 @@ pub fn spawn_netns_agent(
         .args([
             "sh",
             "-c",
-            "mount -t tmpfs -o mode=1777 tmpfs /tmp && hostname \"$SHOAL_AGENT_HOSTNAME\" && exec \"$0\" \"$@\"",
+            "mount -t tmpfs -o mode=1777 tmpfs /tmp && hostname \"$SHOAL_AGENT_HOSTNAME\" && \
+             { grep -q ' - cgroup2 ' /proc/self/mountinfo || mount -t cgroup2 cgroup2 /sys/fs/cgroup; } && \
+             exec \"$0\" \"$@\"",
         ])
         .arg(&bins.agent)
         .args(conn_args)
@@ -213,6 +218,21 @@ pub fn spawn_sim_fleet(
         .args(conn_args)
         .args(extra_args);
     spawn_logged(cmd, log, &format!("simulated fleet of {count}"))
+}
+
+/// SIGTERMs a child and reaps it, SIGKILLing it if it is still there after `grace`.
+pub fn stop(child: &mut Child, grace: Duration) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM);
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(child);
 }
 
 /// SIGKILLs and reaps a child; a child that already exited is only reaped.
