@@ -4,6 +4,7 @@
 #
 # Environment:
 #   PROFILE=release            use target/release binaries (default: target/debug)
+#   SHOAL_LOG=info             log filter of the server and agents
 #   SHOAL_DEV_API_PORT=8680    REST API and console port
 #   SHOAL_DEV_AGENT_PORT=8681  agent TLS port
 #   SHOAL_DEV_AGENTS=3         how many agents
@@ -48,7 +49,8 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Ctrl-C is how dev mode is meant to end: a clean stop, not an error for make.
+trap 'exit 0' INT TERM
 
 healthy() {
     # GET /healthz without needing curl; a subshell so a refused connection cannot end us.
@@ -98,8 +100,10 @@ for f in ca.pem admin.token enroll.token; do
 done
 
 for n in $(seq 1 "$AGENTS"); do
-    # All agents run on this machine: give each its own hostname so they are told apart.
-    SHOAL_AGENT_HOSTNAME="dev-agent-$n" SHOAL_LOG=${SHOAL_LOG:-info} "$BIN/shoal-agent" \
+    # All agents run on this machine: give each its own hostname and address (127.0.1.N, this
+    # machine's loopback) so they are told apart.
+    SHOAL_AGENT_HOSTNAME="dev-agent-$n" SHOAL_AGENT_IP="127.0.1.$n" \
+        SHOAL_LOG=${SHOAL_LOG:-info} "$BIN/shoal-agent" \
         --server "127.0.0.1:$AGENT_PORT" \
         --server-name localhost \
         --ca "$ROOT/$DATA/ca.pem" \
@@ -109,6 +113,13 @@ for n in $(seq 1 "$AGENTS"); do
         --label "name=agent-$n" \
         >>"$LOGS/agent-$n.log" 2>&1 &
     pids+=($!)
+    # One at a time on first start, so that host ids follow the agent numbers.
+    for _ in $(seq 1 100); do
+        if grep -q "connected" "$LOGS/agent-$n.log" 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+    done
 done
 
 server_env=""
@@ -120,7 +131,8 @@ cat <<EOF
 Shoal is running.
   console and API:  http://127.0.0.1:$API_PORT
   admin token:      $(cat "$DATA/admin.token")
-  agents:           $AGENTS (labels dev=true, name=agent-N), logs in $LOGS/
+  agents:           $AGENTS: dev-agent-N at 127.0.1.N, host id N on a fresh .dev/
+                    (labels dev=true, name=agent-N), logs in $LOGS/
 
 Try, from $(pwd):
   ${server_env}SHOAL_TOKEN=\$(cat $DATA/admin.token) $BIN/shoal hosts

@@ -25,7 +25,10 @@ pub fn gather() -> HostFacts {
         .unwrap_or_default();
     HostFacts {
         hostname: hostname(),
-        ips: addresses(),
+        ips: match ip_override() {
+            Some(ip) => vec![ip.to_string()],
+            None => addresses(),
+        },
         os: if os.is_empty() {
             std::env::consts::OS.to_owned()
         } else {
@@ -37,6 +40,12 @@ pub fn gather() -> HostFacts {
         // Known to the task manager, which the session sets it from.
         containment: None,
     }
+}
+
+/// `SHOAL_AGENT_IP`: the one address to report instead of the interfaces' (several agents on
+/// one machine, as in dev mode, need distinct addresses to be targeted by IP).
+fn ip_override() -> Option<IpAddr> {
+    std::env::var("SHOAL_AGENT_IP").ok()?.trim().parse().ok()
 }
 
 /// Non-loopback, non-link-local addresses of the host's interfaces, IPv4 first, deduplicated.
@@ -66,7 +75,7 @@ pub fn addresses() -> Vec<String> {
 /// Moves `ip` (the address the agent reaches the server from) to the front of `ips`, adding it
 /// when it is reportable and missing.
 pub fn prefer(ips: &mut Vec<String>, ip: IpAddr) {
-    if !is_reportable(&ip) {
+    if !is_reportable(&ip) || ip_override().is_some() {
         return;
     }
     let ip = ip.to_string();
