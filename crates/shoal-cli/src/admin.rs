@@ -66,6 +66,10 @@ pub async fn token(ctx: &Ctx, cmd: TokenCmd) -> anyhow::Result<Exit> {
         TokenCmd::Revoke { id } => {
             ctx.client.revoke_token(id).await?;
             eprintln!("token {id} revoked");
+            output::print_done(
+                ctx.json,
+                serde_json::json!({"token_id": id, "revoked": true}),
+            )?;
             Ok(Exit::Ok)
         }
     }
@@ -100,6 +104,10 @@ pub async fn group(ctx: &Ctx, cmd: GroupCmd) -> anyhow::Result<Exit> {
         GroupCmd::Delete { id } => {
             ctx.client.delete_group(id).await?;
             eprintln!("deleted group {id}");
+            output::print_done(
+                ctx.json,
+                serde_json::json!({"group_id": id, "deleted": true}),
+            )?;
         }
     }
     Ok(Exit::Ok)

@@ -40,6 +40,10 @@ pub async fn run(ctx: &Ctx, args: HostsArgs) -> anyhow::Result<Exit> {
         Some(HostsCmd::Revoke { id }) => {
             ctx.client.revoke_host(id).await?;
             eprintln!("host {id}: agent credentials revoked");
+            output::print_done(
+                ctx.json,
+                serde_json::json!({"host_id": id, "revoked": true}),
+            )?;
             Ok(Exit::Ok)
         }
     }

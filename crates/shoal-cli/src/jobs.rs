@@ -68,12 +68,15 @@ pub async fn run(ctx: &Ctx, cmd: JobCmd) -> anyhow::Result<Exit> {
             ctx.client.terminate_job(job).await?;
             eprintln!("termination of job {job} requested");
             if ctx.json {
-                let detail = ctx.client.job(job).await?;
-                output::print_json(&serde_json::json!({
-                    "job_instance_id": job,
-                    "terminate_requested": true,
-                    "status": detail.job.status,
-                }))?;
+                let status = ctx.client.job(job).await?.job.status;
+                output::print_done(
+                    true,
+                    serde_json::json!({
+                        "job_instance_id": job,
+                        "terminate_requested": true,
+                        "status": status,
+                    }),
+                )?;
             }
             Ok(Exit::Ok)
         }

@@ -24,6 +24,12 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     stdout_str(&s)
 }
 
+/// With `--json`, what a command that changes something but returns no record did, e.g.
+/// `{"token_id": 4, "revoked": true}`; without, nothing (the human message goes to stderr).
+pub fn print_done(json: bool, what: serde_json::Value) -> anyhow::Result<()> {
+    if json { print_json(&what) } else { Ok(()) }
+}
+
 /// One compact JSON object on its own line (JSON lines, for streamed output).
 pub fn print_json_line<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     let mut s = serde_json::to_string(value).context("cannot encode JSON output")?;

@@ -81,9 +81,11 @@ fn tokens_and_groups() {
         .and_then(|t| t["id"].as_i64())
         .expect("the new token is listed");
     assert!(!server.shoal(&["token", "list"]).text().contains(&secret));
-    server
-        .shoal(&["token", "revoke", &id.to_string()])
-        .expect_code(0);
+    let revoked = server
+        .shoal(&["token", "revoke", &id.to_string(), "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(revoked["revoked"], true, "{revoked}");
     server.shoal(&["hosts", "--token", &secret]).expect_code(3);
 
     let g = server
@@ -102,7 +104,11 @@ fn tokens_and_groups() {
     server
         .shoal(&["group", "create", "bad", "role in ("])
         .expect_code(2);
-    server.shoal(&["group", "delete", &gid]).expect_code(0);
+    let deleted = server
+        .shoal(&["group", "delete", &gid, "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(deleted["deleted"], true, "{deleted}");
     assert!(!server.shoal(&["group", "list"]).text().contains("web2"));
 }
 
@@ -321,7 +327,11 @@ fn host_labels() {
         .expect_code(0)
         .json();
     assert_eq!(none, serde_json::json!([]));
-    server.shoal(&["hosts", "revoke", &id]).expect_code(0);
+    let revoked = server
+        .shoal(&["hosts", "revoke", &id, "--json"])
+        .expect_code(0)
+        .json();
+    assert_eq!(revoked["host_id"].to_string(), id, "{revoked}");
 
     // Revoking drops the live session, and the agent's identity is refused from then on: the
     // host goes offline, stays offline, and is no longer a valid target.

@@ -54,7 +54,7 @@ pub async fn serve(
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
-    let per_ip = PerAddress::default();
+    let per_ip = PerAddress::new(limits.max_conns_per_ip, 0);
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -67,7 +67,7 @@ pub async fn serve(
                 }
             },
         };
-        let Some(slot) = per_ip.take(peer.ip(), limits.max_conns_per_ip) else {
+        let Some(slot) = per_ip.take(peer.ip()) else {
             tracing::debug!(%peer, "too many API connections from this address");
             let _ = tcp.try_write(&too_many());
             continue;

@@ -540,15 +540,7 @@ async fn the_server_caps_output_an_agent_did_not() {
             .app
             .store
             .list_tasks(
-                &shoal_store::TaskFilter {
-                    step_id: step,
-                    attempt: 0,
-                    statuses: vec![],
-                    ip: None,
-                    keyword: None,
-                    group: None,
-                    host_id: None,
-                },
+                &shoal_store::conformance::task_filter(step, 0),
                 shoal_store::Page::first(10),
             )
             .await

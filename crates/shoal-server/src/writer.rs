@@ -163,14 +163,11 @@ fn cap_chunk(cap: u64, chunk: LogChunk) -> Vec<LogChunk> {
     if chunk.offset >= cap {
         return marker_chunk(chunk.offset).into_iter().collect();
     }
-    let keep = usize::try_from(cap - chunk.offset).unwrap_or(usize::MAX);
-    let head = LogChunk {
-        key: chunk.key,
-        offset: chunk.offset,
-        stream: chunk.stream,
-        data: chunk.data[..keep].to_vec(),
-    };
-    std::iter::once(head).chain(marker_chunk(cap)).collect()
+    let tail = marker_chunk(cap);
+    let mut head = chunk;
+    head.data
+        .truncate(usize::try_from(cap - head.offset).unwrap_or(usize::MAX));
+    std::iter::once(head).chain(tail).collect()
 }
 
 fn stream_code(s: Stream) -> u8 {

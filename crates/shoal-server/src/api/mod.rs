@@ -104,7 +104,8 @@ async fn request_limits(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    let uri_len = req.uri().to_string().len();
+    let uri = req.uri();
+    let uri_len = uri.path().len() + uri.query().map_or(0, |q| q.len() + 1);
     if uri_len > URI_LIMIT {
         return ApiError::new(
             shoal_types::api::ErrorCode::UriTooLong,

@@ -39,7 +39,7 @@ pub async fn serve(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let handshakes = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
-    let pre_auth = PerAddress::default();
+    let pre_auth = PerAddress::new(PRE_AUTH_PER_ADDRESS, PRE_AUTH_TOTAL);
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -53,10 +53,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let slot = (pre_auth.total() < PRE_AUTH_TOTAL)
-            .then(|| pre_auth.take(peer.ip(), PRE_AUTH_PER_ADDRESS))
-            .flatten();
-        let Some(slot) = slot else {
+        let Some(slot) = pre_auth.take(peer.ip()) else {
             tracing::debug!(%peer, "too many unauthenticated agent connections; closing");
             continue;
         };
