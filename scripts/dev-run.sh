@@ -146,5 +146,10 @@ set +e
 wait -n "${pids[@]}"
 status=$?
 set -e
+# Ctrl-C reaches the server and agents too (one process group); they stop cleanly (status 0,
+# or 130) and may be seen exiting before our own INT trap runs: that is a normal stop.
+if ((status == 0 || status == 130)); then
+    exit 0
+fi
 echo "dev-run: a process exited (status $status); see $LOGS/" >&2
 exit 1
