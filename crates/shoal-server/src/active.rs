@@ -33,7 +33,7 @@ pub struct RunningStep {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OpenTask {
+pub struct TaskSlot {
     pub job_id: JobId,
     /// A `Run` was handed to a session for it (since this process started, or the task was
     /// already running when it started).
@@ -43,7 +43,7 @@ pub struct OpenTask {
 #[derive(Default)]
 struct State {
     steps: HashMap<StepId, RunningStep>,
-    by_host: HashMap<HostId, HashMap<TaskKey, OpenTask>>,
+    by_host: HashMap<HostId, HashMap<TaskKey, TaskSlot>>,
 }
 
 #[derive(Default)]
@@ -111,7 +111,7 @@ impl Active {
         }
     }
 
-    pub fn add_tasks(&self, tasks: impl IntoIterator<Item = (TaskKey, OpenTask)>) {
+    pub fn add_tasks(&self, tasks: impl IntoIterator<Item = (TaskKey, TaskSlot)>) {
         let mut st = self.state.lock();
         for (key, t) in tasks {
             st.by_host.entry(key.host_id).or_default().insert(key, t);
@@ -140,7 +140,7 @@ impl Active {
         }
     }
 
-    pub fn tasks_of_host(&self, host_id: HostId) -> Vec<(TaskKey, OpenTask)> {
+    pub fn tasks_of_host(&self, host_id: HostId) -> Vec<(TaskKey, TaskSlot)> {
         self.state
             .lock()
             .by_host
@@ -154,7 +154,7 @@ impl Active {
     }
 
     /// Open tasks of one step attempt.
-    pub fn tasks_of_step(&self, step_id: StepId, attempt: u32) -> Vec<(TaskKey, OpenTask)> {
+    pub fn tasks_of_step(&self, step_id: StepId, attempt: u32) -> Vec<(TaskKey, TaskSlot)> {
         let st = self.state.lock();
         st.by_host
             .values()

@@ -1,14 +1,12 @@
-//! Secrets: generation, hashing and the API's bearer-token check. Only SHA-256 hashes of tokens
+//! Secrets and callers: generation and hashing of secrets, issuing tokens, who a caller is.
+//! The API's bearer-token check is `api::authn`. Only SHA-256 hashes of tokens
 //! and agent secrets are stored; the secrets themselves are shown once and never logged.
 
-use crate::api::ApiError;
 use crate::app::App;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use crate::clock::now_ms;
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
-use shoal_store::{TokenKind, TokenRecord};
+use shoal_store::{NewToken, TokenKind, TokenRecord};
 
 /// A fresh random secret: 32 bytes, hex, with a prefix that says what it is for.
 pub fn new_secret(prefix: &str) -> String {
@@ -28,56 +26,31 @@ pub struct Caller {
     pub name: String,
 }
 
-/// `/api/v1/jobs/{id}/events`
-pub(crate) fn is_event_stream(path: &str) -> bool {
-    path.strip_prefix("/api/v1/jobs/")
-        .and_then(|rest| rest.strip_suffix("/events"))
-        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
-}
-
-/// Middleware: every request under `/api` and `/metrics` needs `Authorization: Bearer <token>`
-/// naming a usable API token.
-pub async fn require_token(
-    State(app): State<App>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let header = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    // EventSource in browsers cannot set headers, so the event stream (and only it) also takes
-    // the token in the query. Everywhere else a query token would only end up in logs.
-    let query_token = is_event_stream(req.uri().path())
-        .then(|| req.uri().query())
-        .flatten()
-        .and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("access_token="))
-                .map(str::to_string)
-        });
-    let secret = match header.strip_prefix("Bearer ") {
-        Some(s) => s.trim().to_string(),
-        None => query_token.ok_or_else(|| ApiError::unauthenticated("missing bearer token"))?,
+/// Issues a token: a fresh secret (returned once, never stored) and its stored record.
+pub async fn issue_token(
+    app: &App,
+    name: &str,
+    kind: TokenKind,
+    scope_id: i64,
+    created_by: &str,
+    expires_at: Option<i64>,
+) -> shoal_store::Result<(String, TokenRecord)> {
+    let prefix = match kind {
+        TokenKind::Api => "shoal",
+        TokenKind::Enroll => "enroll",
     };
+    let secret = new_secret(prefix);
     let record = app
         .store
-        .find_token(&hash_secret(&secret))
-        .await
-        .map_err(ApiError::from)?;
-    let now = crate::clock::now_ms();
-    let record: TokenRecord = match record {
-        Some(r) if r.kind == TokenKind::Api && r.is_usable(now) => r,
-        _ => {
-            return Err(ApiError::unauthenticated(
-                "invalid, expired or revoked token",
-            ));
-        }
-    };
-    req.extensions_mut().insert(Caller {
-        token_id: record.id,
-        name: record.name,
-    });
-    Ok(next.run(req).await)
+        .create_token(NewToken {
+            name: name.to_string(),
+            kind,
+            secret_hash: hash_secret(&secret),
+            scope_id,
+            created_by: created_by.to_string(),
+            created_at: now_ms(),
+            expires_at,
+        })
+        .await?;
+    Ok((secret, record))
 }

@@ -1,17 +1,45 @@
-//! Request checks shared by script executions (`jobs`) and file transfers
-//! (`transfer::validate`): one rule and one message, whichever endpoint applies it.
+//! Request checks shared by script executions and file transfers (`launch`,
+//! `transfer::validate`): one rule and one message, whichever path applies it, and
+//! [`Rejected`], the error of a request that breaks a rule.
 
-use crate::api::ApiError;
 use crate::clock::now_ms;
 use shoal_types::api::ErrorCode;
 use shoal_types::limits;
 
+/// A request that breaks a rule: the stable code and a message for the caller. Services
+/// return it (or wrap it in their error); the API layer turns it into a response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Rejected {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Rejected {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Rejected {
+        Rejected {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// INVALID_ARGUMENT.
+    pub fn invalid(message: impl Into<String>) -> Rejected {
+        Rejected::new(ErrorCode::InvalidArgument, message)
+    }
+
+    /// The same rejection, its message prefixed with where in the request it applies.
+    pub fn at(self, place: &str) -> Rejected {
+        Rejected::new(self.code, format!("{place}: {}", self.message))
+    }
+}
+
 /// The step timeout in seconds: absent is the default, outside the limits TIMEOUT_OUT_OF_RANGE.
-pub fn timeout_secs(timeout: Option<i64>) -> Result<u32, ApiError> {
+pub fn timeout_secs(timeout: Option<i64>) -> Result<u32, Rejected> {
     let timeout = timeout.unwrap_or(i64::from(limits::TIMEOUT_DEFAULT_SECS));
     let range = i64::from(limits::TIMEOUT_MIN_SECS)..=i64::from(limits::TIMEOUT_MAX_SECS);
     if !range.contains(&timeout) {
-        return Err(ApiError::new(
+        return Err(Rejected::new(
             ErrorCode::TimeoutOutOfRange,
             format!(
                 "timeout {timeout} is out of range: {} to {} seconds",
@@ -20,19 +48,19 @@ pub fn timeout_secs(timeout: Option<i64>) -> Result<u32, ApiError> {
             ),
         ));
     }
-    u32::try_from(timeout).map_err(|_| ApiError::invalid("timeout is out of range"))
+    u32::try_from(timeout).map_err(|_| Rejected::invalid("timeout is out of range"))
 }
 
 /// An OS account name (absent: the agent's default): at most 64 bytes, no white space, `/`
 /// or `:`.
-pub fn account(account: Option<&str>) -> Result<String, ApiError> {
+pub fn account(account: Option<&str>) -> Result<String, Rejected> {
     let account = account.unwrap_or("").to_string();
     if account.len() > 64
         || account
             .chars()
             .any(|c| c.is_whitespace() || c == '/' || c == ':')
     {
-        return Err(ApiError::invalid(format!(
+        return Err(Rejected::invalid(format!(
             "invalid account name {account:?}"
         )));
     }
@@ -40,9 +68,9 @@ pub fn account(account: Option<&str>) -> Result<String, ApiError> {
 }
 
 /// The job name, trimmed; blank or absent: `{default} {now_ms}`.
-pub fn job_name(name: Option<&str>, default: &str) -> Result<String, ApiError> {
+pub fn job_name(name: Option<&str>, default: &str) -> Result<String, Rejected> {
     match name {
-        Some(n) if n.chars().count() > limits::NAME_MAX_CHARS => Err(ApiError::invalid(format!(
+        Some(n) if n.chars().count() > limits::NAME_MAX_CHARS => Err(Rejected::invalid(format!(
             "name is longer than {} characters",
             limits::NAME_MAX_CHARS
         ))),

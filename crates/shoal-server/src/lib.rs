@@ -1,8 +1,7 @@
 //! The shoal server: the composition root. It owns the agent gateway (TLS listener, one session
-//! per agent), the dispatcher (run/kill messages to agents), the result writer (batched,
-//! idempotent application of agent reports), the job service (targets, job creation,
-//! terminate, retry), the step tracker (step and job state via `shoal-engine`), and the REST
-//! API.
+//! per agent), the launcher (the one door to the agents: launch, retry, terminate, dispatch),
+//! the result writer (batched, idempotent application of agent reports), the step executor
+//! (`steps`: carries out `shoal-engine`'s decisions), and the REST API.
 //!
 //! It is the only crate that picks a storage backend. It must not know how agents execute
 //! scripts beyond the protocol in `shoal-proto`.
@@ -17,12 +16,12 @@ mod events;
 mod fsutil;
 mod gateway;
 mod http;
-mod jobs;
+mod launch;
 mod options;
 mod per_address;
+mod steps;
 mod targets;
 mod tls;
-mod tracker;
 mod transfer;
 mod uploads;
 mod writer;
@@ -67,10 +66,10 @@ pub async fn run(
         writer_rx,
         writer_stop.clone(),
     ));
-    tracker::recover(&app)
+    steps::recover(&app)
         .await
         .context("recovering running steps")?;
-    let sweeper = tokio::spawn(tracker::sweep_loop(app.clone(), cancel.clone()));
+    let sweeper = tokio::spawn(steps::sweep_loop(app.clone(), cancel.clone()));
     let upload_sweeper = tokio::spawn(uploads::sweep_loop(app.clone(), cancel.clone()));
     let gateway = tokio::spawn(gateway::serve(
         app.clone(),
@@ -245,8 +244,8 @@ async fn bootstrap_tokens(app: &App) -> anyhow::Result<()> {
 }
 
 async fn api_issue(app: &App, name: &str, kind: TokenKind, scope: i64) -> anyhow::Result<String> {
-    api::issue_token(app, name, kind, scope, "bootstrap", None)
+    auth::issue_token(app, name, kind, scope, "bootstrap", None)
         .await
         .map(|(secret, _)| secret)
-        .map_err(|e| anyhow::anyhow!("creating the {name} token: {}", e.message))
+        .with_context(|| format!("creating the {name} token"))
 }

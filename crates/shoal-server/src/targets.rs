@@ -1,11 +1,34 @@
 //! Resolving a job's targets (host ids, IPs, label selectors, saved groups) to host ids, at the
 //! moment the job starts.
 
-use crate::api::ApiError;
 use crate::app::App;
+use crate::checks::Rejected;
 use shoal_types::api::{ErrorCode, Targets};
 use shoal_types::{HostId, LabelSelector, ScopeId};
 use std::collections::BTreeSet;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The targets name no usable host, or are malformed.
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+    #[error("reading hosts failed: {0}")]
+    Store(#[from] shoal_store::Error),
+}
+
+/// Fails with UNKNOWN_SCOPE unless `scope_id` names a scope.
+pub async fn check_scope(app: &App, scope_id: ScopeId) -> Result<(), Error> {
+    if app
+        .store
+        .list_scopes()
+        .await?
+        .iter()
+        .any(|s| s.id == scope_id)
+    {
+        return Ok(());
+    }
+    Err(Rejected::new(ErrorCode::UnknownScope, format!("no scope {scope_id}")).into())
+}
 
 /// Largest number of explicit ids or IPs in one request.
 const MAX_EXPLICIT: usize = 100_000;
@@ -14,14 +37,14 @@ pub async fn resolve(
     app: &App,
     scope_id: ScopeId,
     targets: &Targets,
-) -> Result<Vec<HostId>, ApiError> {
+) -> Result<Vec<HostId>, Error> {
     if targets.host_ids.len() + targets.ips.len() > MAX_EXPLICIT {
-        return Err(ApiError::new(
-            ErrorCode::InvalidArgument,
-            format!("at most {MAX_EXPLICIT} explicit hosts per request"),
-        ));
+        return Err(Rejected::invalid(format!(
+            "at most {MAX_EXPLICIT} explicit hosts per request"
+        ))
+        .into());
     }
-    crate::api::check_scope(app, scope_id).await?;
+    check_scope(app, scope_id).await?;
     let mut ids: BTreeSet<HostId> = BTreeSet::new();
     if !targets.host_ids.is_empty() {
         let wanted: BTreeSet<HostId> = targets.host_ids.iter().copied().collect();
@@ -38,13 +61,14 @@ pub async fn resolve(
             .map(|id| id.to_string())
             .collect();
         if !missing.is_empty() {
-            return Err(ApiError::new(
+            return Err(Rejected::new(
                 ErrorCode::UnknownHost,
                 format!(
                     "unknown host id(s) in scope {scope_id}: {}",
                     missing.join(", ")
                 ),
-            ));
+            )
+            .into());
         }
         ids.extend(usable);
     }
@@ -56,10 +80,11 @@ pub async fn resolve(
             .map(|h| h.id)
             .collect();
         if live.is_empty() {
-            return Err(ApiError::new(
+            return Err(Rejected::new(
                 ErrorCode::UnknownHost,
                 format!("no host with IP {ip} in scope {scope_id}"),
-            ));
+            )
+            .into());
         }
         ids.extend(live);
     }
@@ -74,7 +99,7 @@ pub async fn resolve(
             .await?
             .filter(|g| g.scope_id == scope_id)
             .ok_or_else(|| {
-                ApiError::new(
+                Rejected::new(
                     ErrorCode::UnknownGroup,
                     format!("no dynamic group {gid} in scope {scope_id}"),
                 )
@@ -89,14 +114,11 @@ pub async fn resolve(
         }
     }
     if ids.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::EmptyTarget,
-            "the targets match no host",
-        ));
+        return Err(Rejected::new(ErrorCode::EmptyTarget, "the targets match no host").into());
     }
     Ok(ids.into_iter().collect())
 }
 
-pub fn parse_selector(s: &str) -> Result<LabelSelector, ApiError> {
-    LabelSelector::parse(s).map_err(|e| ApiError::new(ErrorCode::InvalidSelector, e.to_string()))
+pub fn parse_selector(s: &str) -> Result<LabelSelector, Rejected> {
+    LabelSelector::parse(s).map_err(|e| Rejected::new(ErrorCode::InvalidSelector, e.to_string()))
 }

@@ -37,7 +37,7 @@ async fn fixture_with(tweak: impl FnOnce(&mut Options)) -> Fixture {
         metrics_handle().expect("metrics"),
     );
     tokio::spawn(writer::run(app.clone(), rx));
-    let (token, _) = api::issue_token(&app, "t", TokenKind::Api, 1, "test", None)
+    let (token, _) = auth::issue_token(&app, "t", TokenKind::Api, 1, "test", None)
         .await
         .expect("token");
     Fixture {
@@ -495,9 +495,9 @@ async fn a_query_token_works_only_on_the_event_stream() {
     )
     .await;
     assert_eq!(status.as_u16(), 404, "{json}");
-    assert!(crate::auth::is_event_stream("/api/v1/jobs/1/events"));
-    assert!(!crate::auth::is_event_stream("/api/v1/jobs/1/x/events"));
-    assert!(!crate::auth::is_event_stream("/api/v1/jobs//events"));
+    assert!(crate::api::is_event_stream("/api/v1/jobs/1/events"));
+    assert!(!crate::api::is_event_stream("/api/v1/jobs/1/x/events"));
+    assert!(!crate::api::is_event_stream("/api/v1/jobs//events"));
 }
 
 // Pins the output cap on the server's side: an agent that ignores the cap and sends 8 MiB for

@@ -9,7 +9,7 @@
 
 use crate::app::App;
 use crate::clock::now_ms;
-use shoal_proto::{End, Outcome, ServerMsg, Stream};
+use shoal_proto::{Outcome, ServerMsg, Stream};
 use shoal_store::{LogChunk, TaskBatch, TaskResult, TaskUpdate};
 use shoal_types::api::JobEvent;
 use shoal_types::{HostTaskStatus, StepId, TaskKey, UnixMs};
@@ -98,44 +98,19 @@ impl WriterHandle {
     }
 }
 
-/// Maps how a process ended to bk-job's per-host status.
+/// A task's result from how it ended on the agent (the host status is the engine's rule).
 pub fn result_of(key: TaskKey, outcome: &Outcome) -> TaskResult {
-    let (status, exit_code, error) = match &outcome.end {
-        End::Exited { code: 0 } => (HostTaskStatus::Success, Some(0), None),
-        End::Exited { code } => (HostTaskStatus::ScriptNonZeroExit, Some(*code), None),
-        End::Signaled { signal } => (
-            HostTaskStatus::ScriptFailed,
-            None,
-            Some(format!("killed by signal {signal}")),
-        ),
-        End::TimedOut => (
-            HostTaskStatus::ScriptTimeout,
-            None,
-            Some("timed out".into()),
-        ),
-        End::Killed => (
-            HostTaskStatus::ScriptTerminated,
-            None,
-            Some("terminated".into()),
-        ),
-        End::UserNotFound { account } => (
-            HostTaskStatus::UserNotExist,
-            None,
-            Some(format!("account {account:?} does not exist on the host")),
-        ),
-        End::StartFailed { reason } => (HostTaskStatus::ScriptFailed, None, Some(reason.clone())),
-        End::FileFailed { code, message } => (code.host_status(), None, Some(message.clone())),
-    };
+    let r = shoal_engine::host_result(outcome);
     TaskResult {
         key,
-        status,
-        exit_code,
+        status: r.status,
+        exit_code: r.exit_code,
         started_at: outcome.started_at,
         ended_at: outcome.ended_at,
         truncated: outcome.truncated,
         digest: Some(outcome.digest.clone()),
         tag: outcome.tag.clone(),
-        error,
+        error: r.error,
     }
 }
 
@@ -334,7 +309,7 @@ async fn write_batch(app: &App, reports: &mut Vec<Report>) {
     }
     crate::transfer::close_rows(app, &closed_files).await;
     for step_id in touched {
-        crate::tracker::progress(app, step_id).await;
+        crate::steps::progress(app, step_id).await;
     }
 }
 

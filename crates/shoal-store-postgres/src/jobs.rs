@@ -290,7 +290,7 @@ pub(crate) async fn start_attempt(s: &PgStore, a: &NewAttempt) -> Result<()> {
          owner = $3, lease_until = $4, host_count = $5 WHERE id = $6 AND attempt = $7 \
          RETURNING job_id, attempt",
     )
-    .bind(RunStatus::Running.code())
+    .bind(a.status.code())
     .bind(a.now)
     .bind(&a.owner)
     .bind(a.lease_until)
@@ -321,7 +321,7 @@ pub(crate) async fn start_attempt(s: &PgStore, a: &NewAttempt) -> Result<()> {
         "UPDATE jobs SET status = $1, ended_at = NULL, started_at = COALESCE(started_at, $2) \
          WHERE id = $3",
     )
-    .bind(RunStatus::Running.code())
+    .bind(a.status.code())
     .bind(a.now)
     .bind(job_id)
     .execute(&mut *tx)

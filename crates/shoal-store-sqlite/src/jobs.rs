@@ -284,7 +284,7 @@ pub(crate) async fn start_attempt(s: &SqliteStore, a: &NewAttempt) -> Result<()>
          owner = ?, lease_until = ?, host_count = ? WHERE id = ? AND attempt = ? \
          RETURNING job_id, attempt",
     )
-    .bind(RunStatus::Running.code())
+    .bind(a.status.code())
     .bind(a.now)
     .bind(&a.owner)
     .bind(a.lease_until)
@@ -315,7 +315,7 @@ pub(crate) async fn start_attempt(s: &SqliteStore, a: &NewAttempt) -> Result<()>
         "UPDATE jobs SET status = ?, ended_at = NULL, started_at = COALESCE(started_at, ?) \
          WHERE id = ?",
     )
-    .bind(RunStatus::Running.code())
+    .bind(a.status.code())
     .bind(a.now)
     .bind(job_id)
     .execute(&mut *tx)

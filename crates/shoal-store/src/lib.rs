@@ -189,9 +189,4 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// The statuses in which a job or step is still going.
-pub const LIVE_RUN_STATUSES: [RunStatus; 4] = [
-    RunStatus::Blank,
-    RunStatus::Running,
-    RunStatus::Stopping,
-    RunStatus::WaitingUser,
-];
+pub const LIVE_RUN_STATUSES: [RunStatus; 4] = RunStatus::LIVE;

@@ -428,6 +428,8 @@ pub struct LogSlice {
 pub struct NewAttempt {
     pub step_id: StepId,
     pub expected_attempt: u32,
+    /// The status the step and its job take (the engine's decision).
+    pub status: RunStatus,
     pub now: UnixMs,
     pub owner: String,
     pub lease_until: UnixMs,

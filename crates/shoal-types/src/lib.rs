@@ -222,6 +222,59 @@ pub struct ScriptSpec {
     pub timeout_secs: u32,
 }
 
+/// A step's definition, typed by kind. Stored as the step's `step_type` plus the inner spec as
+/// JSON; [`StepSpec::from_stored`] reads it back and refuses kinds it cannot run (there is no
+/// wildcard that treats an unknown kind as a script). Approval and SQL steps join as variants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StepSpec {
+    Script(ScriptSpec),
+    File(files::FileSpec),
+}
+
+/// Why a stored step spec cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("steps of type {0:?} cannot run yet")]
+    Unsupported(StepType),
+    #[error("the stored {kind:?} spec is unreadable: {error}")]
+    Unreadable {
+        kind: StepType,
+        error: serde_json::Error,
+    },
+}
+
+impl StepSpec {
+    pub fn step_type(&self) -> StepType {
+        match self {
+            StepSpec::Script(_) => StepType::Script,
+            StepSpec::File(_) => StepType::File,
+        }
+    }
+
+    /// The inner spec as stored with the step.
+    pub fn to_stored(&self) -> serde_json::Value {
+        let value = match self {
+            StepSpec::Script(s) => serde_json::to_value(s),
+            StepSpec::File(f) => serde_json::to_value(f),
+        };
+        // Both specs are plain structs of strings, numbers and lists: they always serialize.
+        value.unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn from_stored(kind: StepType, spec: &serde_json::Value) -> Result<StepSpec, SpecError> {
+        let unreadable = |error| SpecError::Unreadable { kind, error };
+        match kind {
+            StepType::Script => serde_json::from_value(spec.clone())
+                .map(StepSpec::Script)
+                .map_err(unreadable),
+            StepType::File => serde_json::from_value(spec.clone())
+                .map(StepSpec::File)
+                .map_err(unreadable),
+            StepType::Confirm => Err(SpecError::Unsupported(kind)),
+        }
+    }
+}
+
 /// Bounds enforced on script requests.
 pub mod limits {
     /// bk-job's timeout range: 1 s to 3 days.

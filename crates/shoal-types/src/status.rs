@@ -69,6 +69,14 @@ coded_enum! {
 }
 
 impl RunStatus {
+    /// The statuses in which a job or step is still going.
+    pub const LIVE: [RunStatus; 4] = [
+        RunStatus::Blank,
+        RunStatus::Running,
+        RunStatus::Stopping,
+        RunStatus::WaitingUser,
+    ];
+
     pub fn is_terminal(self) -> bool {
         matches!(
             self,

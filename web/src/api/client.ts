@@ -196,7 +196,8 @@ export async function request<T>(
   }
 }
 
-const V1 = '/api/v1';
+// The console's mount of the API: the server records launches made here as console launches.
+export const V1 = '/api/web/v1';
 
 export const api = {
   whoami: (token?: string) => request<WhoAmI>('GET', `${V1}/whoami`, { token }),
@@ -228,10 +229,7 @@ export const api = {
   preview: (targets: Targets, signal?: AbortSignal) =>
     request<PreviewResponse>('POST', `${V1}/targets/preview`, { body: { targets }, signal }),
   execute: (req: ExecuteScriptRequest) =>
-    request<ExecuteScriptResponse>('POST', `${V1}/script-executions`, {
-      body: req,
-      headers: { 'x-shoal-client': 'console' },
-    }),
+    request<ExecuteScriptResponse>('POST', `${V1}/script-executions`, { body: req }),
   jobs: (q: {
     from?: number;
     to?: number;
@@ -267,10 +265,7 @@ export const api = {
   retry: (stepId: number, mode: 'failed' | 'all') =>
     request<RetryResponse>('POST', `${V1}/steps/${stepId}/retry`, { body: { mode } }),
   transferFiles: (req: FileTransferRequest) =>
-    request<ExecuteScriptResponse>('POST', `${V1}/file-transfers`, {
-      body: req,
-      headers: { 'x-shoal-client': 'console' },
-    }),
+    request<ExecuteScriptResponse>('POST', `${V1}/file-transfers`, { body: req }),
   stepFiles: (
     stepId: number,
     q: { attempt?: number; mode?: 'upload' | 'download'; host_id?: number; status?: number; start?: number; length?: number },

@@ -3,6 +3,8 @@
 //! by the middleware-facing conversion and answered with a generic message: a 500 never leaks
 //! internals.
 
+use crate::checks::Rejected;
+use crate::launch;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -35,6 +37,60 @@ impl ApiError {
     }
 }
 
+// Every service error becomes a response here, and only here. Internal failures are logged
+// with their cause and answered with a generic message.
+
+impl From<Rejected> for ApiError {
+    fn from(r: Rejected) -> ApiError {
+        ApiError::new(r.code, r.message)
+    }
+}
+
+impl From<crate::targets::Error> for ApiError {
+    fn from(e: crate::targets::Error) -> ApiError {
+        match e {
+            crate::targets::Error::Rejected(r) => r.into(),
+            crate::targets::Error::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<launch::Error> for ApiError {
+    fn from(e: launch::Error) -> ApiError {
+        match e {
+            launch::Error::Rejected(r) => r.into(),
+            launch::Error::NotFound(m) => ApiError::not_found(m),
+            launch::Error::State(shoal_engine::Rejection::UnknownStep(id)) => {
+                ApiError::not_found(format!("no step {id} in the job"))
+            }
+            launch::Error::State(r) => ApiError::state(r.to_string()),
+            launch::Error::Store(e) => e.into(),
+            launch::Error::Upload(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::uploads::Error> for ApiError {
+    fn from(e: crate::uploads::Error) -> ApiError {
+        use crate::uploads::Error as E;
+        match e {
+            E::TooLarge { limit } => ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the file is larger than the limit of {limit} bytes"),
+            ),
+            E::Body(m) => ApiError::invalid(format!("the upload body could not be read: {m}")),
+            E::Store(e) => e.into(),
+            E::Io(e) => {
+                tracing::error!(error = %e, cause = ?e.kind(), "upload storage failed");
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "the server could not store the file; see the server log",
+                )
+            }
+        }
+    }
+}
+
 impl From<shoal_store::Error> for ApiError {
     fn from(e: shoal_store::Error) -> ApiError {
         match e {
@@ -42,7 +98,7 @@ impl From<shoal_store::Error> for ApiError {
             shoal_store::Error::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
             shoal_store::Error::MissingReference(m) => ApiError::invalid(m),
             other => {
-                tracing::error!(error = %other, "storage error while serving a request");
+                tracing::error!(error = %other, cause = ?other, "storage error while serving a request");
                 ApiError::new(
                     ErrorCode::Internal,
                     "internal storage error; see the server log",

@@ -123,18 +123,20 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     }
 }
 
-/// How a job-starting request was made: the console marks its requests
-/// (`x-shoal-client: console`) so that history can tell web launches from API launches.
-pub struct Launch(pub LaunchMode);
+/// Where a request came from, by the route it took: `/api/v1` is the API (and the CLI),
+/// `/api/web/v1` the console (see [`super::router`]). A client cannot claim another origin.
+pub struct Origin(pub LaunchMode);
 
-impl<S: Send + Sync> FromRequestParts<S> for Launch {
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let client = parts.headers.get("x-shoal-client");
-        Ok(Launch(match client.and_then(|v| v.to_str().ok()) {
-            Some("console") => LaunchMode::Web,
-            _ => LaunchMode::Api,
-        }))
+        Ok(Origin(
+            parts
+                .extensions
+                .get::<LaunchMode>()
+                .copied()
+                .unwrap_or(LaunchMode::Api),
+        ))
     }
 }
 

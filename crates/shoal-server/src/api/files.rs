@@ -2,13 +2,13 @@
 //! transfers (validated, then started by `transfer::start`), and a step's per-file results.
 
 use super::ApiError;
-use super::extract::{Json, Launch, Path, Query};
+use super::extract::{Json, Origin, Path, Query};
 use super::hosts::page;
 use super::jobs::{AttemptQuery, step_attempt};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::clock::now_ms;
-use crate::transfer::validate::{check_file_name, upload_error};
+use crate::transfer::validate::check_file_name;
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
@@ -45,7 +45,7 @@ pub async fn upload(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(upload_error(crate::uploads::Error::TooLarge { limit }));
+        return Err(crate::uploads::Error::TooLarge { limit }.into());
     }
     let upload = app
         .uploads
@@ -58,7 +58,7 @@ pub async fn upload(
             now_ms(),
         )
         .await
-        .map_err(upload_error)?;
+        .map_err(ApiError::from)?;
     let ttl_ms = i64::try_from(app.opts.upload_ttl.as_millis()).unwrap_or(i64::MAX);
     Ok(axum::Json(UploadResponse {
         expires_at: upload.last_used_at.saturating_add(ttl_ms),
@@ -86,13 +86,24 @@ pub async fn get_upload(
 pub async fn transfer(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
-    Launch(mode): Launch,
+    Origin(origin): Origin,
     Json(req): Json<FileTransferRequest>,
 ) -> Result<axum::Json<ExecuteScriptResponse>, ApiError> {
-    let validated = crate::transfer::validate::validate(&app, &caller, req).await?;
-    Ok(axum::Json(
-        crate::transfer::start(&app, &caller, mode, validated).await?,
-    ))
+    let t = crate::transfer::validate::validate(&app, &caller, req).await?;
+    let request = crate::launch::Request {
+        caller,
+        origin,
+        scope_id: t.scope_id,
+        name: t.name.clone(),
+        job_type: shoal_types::JobType::File,
+        steps: vec![crate::launch::StepRequest {
+            name: t.name,
+            spec: shoal_types::StepSpec::File(t.spec),
+            targets: t.targets,
+        }],
+    };
+    let launched = crate::launch::launch(&app, request).await?;
+    Ok(axum::Json(super::jobs::launched_response(launched)))
 }
 
 #[derive(Deserialize)]

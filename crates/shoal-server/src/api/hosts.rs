@@ -194,7 +194,8 @@ fn validate_group(req: &GroupRequest) -> Result<(), ApiError> {
     if req.name.trim().is_empty() || req.name.chars().count() > 128 {
         return Err(ApiError::invalid("group name must be 1-128 characters"));
     }
-    crate::targets::parse_selector(&req.selector).map(|_| ())
+    crate::targets::parse_selector(&req.selector)?;
+    Ok(())
 }
 
 pub async fn create_group(
@@ -203,7 +204,7 @@ pub async fn create_group(
 ) -> Result<axum::Json<Group>, ApiError> {
     validate_group(&req)?;
     let scope_id = req.scope_id.unwrap_or(DEFAULT_SCOPE);
-    super::tokens::check_scope(&app, scope_id).await?;
+    crate::targets::check_scope(&app, scope_id).await?;
     let g = NewGroup {
         scope_id,
         name: req.name.trim().to_string(),

@@ -2,10 +2,11 @@
 //! terminate and retry operations.
 
 use super::ApiError;
-use super::extract::{Json, Launch, Path, Query};
+use super::extract::{Json, Origin, Path, Query};
 use super::hosts::page;
 use crate::app::App;
 use crate::auth::Caller;
+use crate::launch;
 use axum::Extension;
 use axum::extract::State;
 use base64::Engine as _;
@@ -17,7 +18,10 @@ use shoal_types::api::{
     ExecuteScriptRequest, ExecuteScriptResponse, JobDetail, LogResponse, RetryRequest,
     RetryResponse, StatusCount, StepDetail,
 };
-use shoal_types::{HostId, HostTaskStatus, JobId, RunStatus, ScopeId, StepId, TaskKey};
+use shoal_types::{
+    DEFAULT_SCOPE, HostId, HostTaskStatus, JobId, JobType, RunStatus, ScopeId, StepId, StepSpec,
+    TaskKey,
+};
 
 /// Largest log slice one request returns.
 const LOG_PAGE_MAX: u64 = 1024 * 1024;
@@ -25,12 +29,35 @@ const LOG_PAGE_MAX: u64 = 1024 * 1024;
 pub async fn execute_script(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
-    Launch(mode): Launch,
+    Origin(origin): Origin,
     Json(req): Json<ExecuteScriptRequest>,
 ) -> Result<axum::Json<ExecuteScriptResponse>, ApiError> {
-    Ok(axum::Json(
-        crate::jobs::execute_script(&app, &caller, mode, req).await?,
-    ))
+    let (spec, name) = launch::script_step(&req)?;
+    let request = launch::Request {
+        caller,
+        origin,
+        scope_id: req.scope_id.unwrap_or(DEFAULT_SCOPE),
+        name: name.clone(),
+        job_type: JobType::Script,
+        steps: vec![launch::StepRequest {
+            name,
+            spec: StepSpec::Script(spec),
+            targets: req.targets,
+        }],
+    };
+    let launched = launch::launch(&app, request).await?;
+    Ok(axum::Json(launched_response(launched)))
+}
+
+/// The answer to a launch (script executions and file transfers).
+pub(super) fn launched_response(l: launch::Launched) -> ExecuteScriptResponse {
+    ExecuteScriptResponse {
+        job_instance_id: l.job_id,
+        job_instance_name: l.name,
+        step_instance_id: l.step_ids.first().copied().unwrap_or_default(),
+        host_count: l.host_count,
+        abnormal_count: l.abnormal_count,
+    }
 }
 
 #[derive(Deserialize)]
@@ -126,9 +153,11 @@ pub async fn detail(
 
 pub async fn terminate(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Origin(origin): Origin,
     Path(id): Path<JobId>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    crate::jobs::terminate(&app, id).await?;
+    launch::terminate(&app, &caller, origin, id).await?;
     Ok(axum::Json(serde_json::json!({ "job_instance_id": id })))
 }
 
@@ -334,8 +363,15 @@ async fn find_task(app: &App, filter: &TaskFilter, host_id: HostId) -> Result<Ta
 
 pub async fn retry(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Origin(origin): Origin,
     Path(id): Path<StepId>,
     Json(req): Json<RetryRequest>,
 ) -> Result<axum::Json<RetryResponse>, ApiError> {
-    Ok(axum::Json(crate::jobs::retry(&app, id, req.mode).await?))
+    let r = launch::retry(&app, &caller, origin, id, req.mode).await?;
+    Ok(axum::Json(RetryResponse {
+        step_instance_id: r.step_id,
+        attempt: r.attempt,
+        rerun_count: r.rerun_count,
+    }))
 }

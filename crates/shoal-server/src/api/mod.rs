@@ -1,6 +1,7 @@
-//! The REST API (`/api/v1`): routers, extractors that turn every malformed request into the
+//! The REST API (`/api/v1`, and the same routes for the console under `/api/web/v1`): routers, extractors that turn every malformed request into the
 //! error contract, and the handlers, one module per resource.
 
+mod authn;
 mod console;
 mod error;
 mod events;
@@ -10,8 +11,9 @@ mod hosts;
 mod jobs;
 mod tokens;
 
+#[cfg(test)]
+pub(crate) use authn::is_event_stream;
 pub use error::ApiError;
-pub use tokens::{check_scope, issue as issue_token};
 
 use crate::app::App;
 use axum::Router;
@@ -69,12 +71,21 @@ pub fn router(app: App) -> Router {
         .route("/steps/{id}/retry", post(jobs::retry))
         .route("/whoami", get(tokens::whoami))
         .fallback(not_found);
+    // One set of routes, mounted twice: the route tells where a request came from.
     let authed = Router::new()
-        .nest("/api/v1", api)
+        .nest(
+            "/api/v1",
+            api.clone()
+                .layer(axum::Extension(shoal_types::LaunchMode::Api)),
+        )
+        .nest(
+            "/api/web/v1",
+            api.layer(axum::Extension(shoal_types::LaunchMode::Web)),
+        )
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
-            crate::auth::require_token,
+            authn::require_token,
         ));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -3,11 +3,11 @@
 use super::ApiError;
 use super::extract::{Json, Path};
 use crate::app::App;
-use crate::auth::{Caller, hash_secret, new_secret};
+use crate::auth::Caller;
 use crate::clock::now_ms;
 use axum::Extension;
 use axum::extract::State;
-use shoal_store::{NewToken, Scope, TokenKind, TokenRecord};
+use shoal_store::{Scope, TokenKind, TokenRecord};
 use shoal_types::DEFAULT_SCOPE;
 use shoal_types::api::{CreateTokenRequest, CreateTokenResponse, ErrorCode};
 
@@ -43,23 +43,6 @@ pub async fn create_scope(
     }
 }
 
-/// Fails with UNKNOWN_SCOPE unless `scope_id` names a scope.
-pub async fn check_scope(app: &App, scope_id: i64) -> Result<(), ApiError> {
-    if app
-        .store
-        .list_scopes()
-        .await?
-        .iter()
-        .any(|s| s.id == scope_id)
-    {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        ErrorCode::UnknownScope,
-        format!("no scope {scope_id}"),
-    ))
-}
-
 pub async fn list(State(app): State<App>) -> Result<axum::Json<Vec<TokenRecord>>, ApiError> {
     Ok(axum::Json(app.store.list_tokens().await?))
 }
@@ -92,8 +75,9 @@ pub async fn create(
         None => None,
     };
     let scope_id = req.scope_id.unwrap_or(DEFAULT_SCOPE);
-    check_scope(&app, scope_id).await?;
-    let (token, record) = issue(&app, name, kind, scope_id, &caller.name, expires_at).await?;
+    crate::targets::check_scope(&app, scope_id).await?;
+    let (token, record) =
+        crate::auth::issue_token(&app, name, kind, scope_id, &caller.name, expires_at).await?;
     Ok(axum::Json(CreateTokenResponse {
         id: record.id,
         name: record.name,
@@ -101,35 +85,6 @@ pub async fn create(
         token,
         expires_at,
     }))
-}
-
-/// Creates a token and returns its secret (shown once) and record.
-pub async fn issue(
-    app: &App,
-    name: &str,
-    kind: TokenKind,
-    scope_id: i64,
-    created_by: &str,
-    expires_at: Option<i64>,
-) -> Result<(String, TokenRecord), ApiError> {
-    let prefix = match kind {
-        TokenKind::Api => "shoal",
-        TokenKind::Enroll => "enroll",
-    };
-    let secret = new_secret(prefix);
-    let record = app
-        .store
-        .create_token(NewToken {
-            name: name.to_string(),
-            kind,
-            secret_hash: hash_secret(&secret),
-            scope_id,
-            created_by: created_by.to_string(),
-            created_at: now_ms(),
-            expires_at,
-        })
-        .await?;
-    Ok((secret, record))
 }
 
 pub async fn revoke(

@@ -10,7 +10,6 @@ use futures::{SinkExt, StreamExt as _};
 use shoal_proto::{AgentMsg, PROTOCOL_VERSION, RejectCode, ServerMsg};
 use shoal_store::{AgentStatusChange, NewHost, TokenKind};
 use shoal_types::{AgentStatus, HostId, TaskKey};
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64};
@@ -282,7 +281,7 @@ async fn connected<S: AsyncRead + AsyncWrite + Unpin + Send>(
         // Identity first: the agent needs it before any file message.
         crate::transfer::host_link(&app, host_id, peer_addr).await;
     }
-    reconcile(&app, host_id, peer_addr.is_some(), &known_tasks).await;
+    crate::launch::dispatch::resend(&app, host_id, peer_addr.is_some(), &known_tasks).await;
 
     let silence = Duration::from_secs(u64::from(heartbeat_secs) * 3);
     loop {
@@ -375,42 +374,5 @@ async fn disconnected(app: &App, host_id: HostId, generation: i64) {
     };
     if let Err(e) = app.store.set_agent_status(&[change], now_ms()).await {
         tracing::warn!(host_id, error = %e, "recording an agent disconnection failed");
-    }
-}
-
-/// After a (re)connection: tasks the agent still knows will report on their own; tasks never
-/// handed to an agent are sent now; tasks it was running but no longer knows were lost with
-/// the agent's process and end as agent abnormal. A file task for an agent that came back
-/// without file distribution ends as agent abnormal too.
-async fn reconcile(app: &App, host_id: HostId, peer_capable: bool, known: &[TaskKey]) {
-    let known: HashSet<TaskKey> = known.iter().copied().collect();
-    let mut lost = Vec::new();
-    let mut too_old = Vec::new();
-    for (key, task) in app.active.tasks_of_host(host_id) {
-        if known.contains(&key) {
-            continue;
-        }
-        if task.sent {
-            lost.push(key);
-            continue;
-        }
-        let Some(msg) = app.active.run_message(key, app.opts.output_cap) else {
-            continue;
-        };
-        if matches!(msg, ServerMsg::Fetch { .. }) && !peer_capable {
-            app.active.remove_task(&key);
-            too_old.push(key);
-        } else if app.registry.send(host_id, msg) {
-            app.active.mark_sent(key);
-        }
-    }
-    if !lost.is_empty() {
-        let reason = "the agent restarted and no longer knows this task";
-        app.writer.settle_lost(lost, reason).await;
-    }
-    if !too_old.is_empty() {
-        app.writer
-            .settle_lost(too_old, crate::transfer::TOO_OLD)
-            .await;
     }
 }

@@ -179,7 +179,7 @@ async fn drive(
         .filter(|(_, t)| !t.sent)
         .map(|(k, _)| k)
         .collect();
-    crate::jobs::send_runs(app, &unsent, None);
+    crate::launch::dispatch::send(app, &unsent, None);
 }
 
 /// Source entries in request order, and per source host its merged paths and account.

@@ -114,7 +114,7 @@ fn who_has(app: &App, key: TaskKey, want: u32, failed: &[FailedFetch], lost: &[H
                 step_id = key.step_id,
                 "who_has for an attempt that is over; killing it"
             );
-            app.registry.send(key.host_id, ServerMsg::Kill { key });
+            crate::launch::dispatch::kill(app, key);
             return;
         }
         Reply::Later(ms) => (Vec::new(), 0, ms),

@@ -24,22 +24,15 @@ pub mod validate;
 
 pub use messages::handle as handle_agent_msg;
 
-use crate::active::{Payload, RunningStep};
-use crate::api::ApiError;
 use crate::app::App;
-use crate::auth::Caller;
 use crate::clock::now_ms;
 use anyhow::Context as _;
 use parking_lot::Mutex;
 use ring::signature::Ed25519KeyPair;
 use shoal_proto::{FetchFile, FetchSpec, ServerMsg};
 use shoal_store::{FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileProgress, FileStatus, FileTaskKey};
-use shoal_types::api::ExecuteScriptResponse;
 use shoal_types::files::{FileSource, FileSpec, Hash};
-use shoal_types::{
-    HostId, HostTaskStatus, JobId, JobType, LaunchMode, RunStatus, ScopeId, StepId, StepType,
-    TaskKey,
-};
+use shoal_types::{HostId, HostTaskStatus, ScopeId, StepId, TaskKey};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,8 +45,8 @@ pub struct ValidatedTransfer {
     pub scope_id: ScopeId,
     pub name: String,
     pub spec: FileSpec,
-    /// Target hosts, deduplicated, in request order.
-    pub targets: Vec<HostId>,
+    /// The targets as requested (the launcher resolves them).
+    pub targets: shoal_types::api::Targets,
 }
 
 /// Why a connected target or source without a peer port gets no file work.
@@ -168,70 +161,17 @@ impl Files {
     }
 }
 
-/// Creates the job and its file step and starts it.
-pub async fn start(
-    app: &App,
-    caller: &Caller,
-    launch_mode: LaunchMode,
-    transfer: ValidatedTransfer,
-) -> Result<ExecuteScriptResponse, ApiError> {
-    let spec_json = serde_json::to_value(&transfer.spec)
-        .map_err(|e| ApiError::new(shoal_types::api::ErrorCode::Internal, e.to_string()))?;
-    let new = crate::jobs::NewSingleStep {
-        scope_id: transfer.scope_id,
-        name: &transfer.name,
-        job_type: JobType::File,
-        step_type: StepType::File,
-        spec: spec_json,
-        launch_mode,
-        hosts: &transfer.targets,
-    };
-    let launched = crate::jobs::create_single_step_job(app, caller, new).await?;
-    for source in &transfer.spec.sources {
-        if let FileSource::Upload { upload_id, .. } = source
-            && let Err(e) = app.store.ref_upload(upload_id, launched.step_id).await
-        {
-            // The scan finds it missing and the step says so.
-            tracing::warn!(step_id = launched.step_id, upload_id, error = %e, "recording an upload's use failed");
-        }
-    }
-    let begin_args = Begin {
-        step_id: launched.step_id,
-        attempt: 0,
-        job_id: launched.job_id,
-        now: launched.now,
-        keys: launched.waiting_keys(&transfer.targets),
-    };
-    begin(app, begin_args, transfer.spec).await;
-    crate::tracker::progress(app, launched.step_id).await;
-    Ok(launched.response(transfer.name, &transfer.targets))
-}
-
 /// An attempt of a file step whose task rows exist (first run or retry).
 pub(crate) struct Begin {
     pub step_id: StepId,
     pub attempt: u32,
-    pub job_id: JobId,
-    pub now: i64,
-    /// Tasks of targets whose agent was connected (waiting).
+    /// Tasks of targets whose agent was connected (waiting), registered by the launcher.
     pub keys: Vec<TaskKey>,
 }
 
-/// Starts an attempt: registers the running step and its tasks (nothing is sent before the
-/// plan), ends targets whose agent cannot do file steps, and spawns the driver.
+/// Starts an attempt the launcher registered (nothing is sent before the plan): ends targets
+/// whose agent cannot do file steps, and spawns the driver.
 pub(crate) async fn begin(app: &App, b: Begin, spec: FileSpec) {
-    app.active.add_step(
-        b.step_id,
-        RunningStep {
-            job_id: b.job_id,
-            attempt: b.attempt,
-            status: RunStatus::Running,
-            payload: Payload::File(None),
-            started_ms: b.now,
-            last_event_ms: 0,
-        },
-    );
-    crate::jobs::register(app, b.job_id, &b.keys);
     let too_old: Vec<TaskKey> = b
         .keys
         .iter()

@@ -165,16 +165,25 @@ async fn start(s: &Server, spec: FileSpec, targets: Vec<HostId>) -> i64 {
         token_id: 0,
         name: "test".into(),
     };
-    let v = super::ValidatedTransfer {
+    let request = crate::launch::Request {
+        caller,
+        origin: LaunchMode::Api,
         scope_id: 1,
         name: "push".into(),
-        spec,
-        targets,
+        job_type: shoal_types::JobType::File,
+        steps: vec![crate::launch::StepRequest {
+            name: "push".into(),
+            spec: shoal_types::StepSpec::File(spec),
+            targets: shoal_types::api::Targets {
+                host_ids: targets,
+                ..Default::default()
+            },
+        }],
     };
-    super::start(&s.app, &caller, LaunchMode::Api, v)
+    crate::launch::launch(&s.app, request)
         .await
         .expect("start")
-        .step_instance_id
+        .step_ids[0]
 }
 
 async fn step_status(s: &Server, step_id: i64) -> RunStatus {

@@ -2,9 +2,9 @@
 //! [`ValidatedTransfer`] or a stable error code.
 //!
 //! Cheap checks come first (paths, modes, limits, base64), so bad input is refused before
-//! anything is looked up or stored; then hosts are resolved, uploads looked up (and marked
-//! used, so they cannot expire before the step references them), and inline content stored as
-//! an upload.
+//! anything is looked up or stored; then source hosts are resolved, uploads looked up (and
+//! marked used, so they cannot expire before the step references them), and inline content
+//! stored as an upload. The targets are resolved by the launcher.
 //!
 //! Decisions:
 //! - Source paths and `file_target_path` are absolute and have no `..` component (as in
@@ -18,11 +18,12 @@
 //!   no `file_mode` (octal permission bits of an upload or inline file, default `0644`).
 
 use super::ValidatedTransfer;
-use crate::api::ApiError;
 use crate::app::App;
 use crate::auth::Caller;
 use crate::checks;
+use crate::checks::Rejected;
 use crate::clock::now_ms;
+use crate::launch::Error;
 use base64::Engine as _;
 use shoal_types::DEFAULT_SCOPE;
 use shoal_types::api::{ErrorCode, FileSourceRequest, FileTransferRequest, Targets};
@@ -61,7 +62,7 @@ pub async fn validate(
     app: &App,
     caller: &Caller,
     req: FileTransferRequest,
-) -> Result<ValidatedTransfer, ApiError> {
+) -> Result<ValidatedTransfer, Error> {
     let scope_id = req.scope_id.unwrap_or(DEFAULT_SCOPE);
     let name = checks::job_name(req.name.as_deref(), "file transfer")?;
     check_target_dir(&req.file_target_path)?;
@@ -72,7 +73,6 @@ pub async fn validate(
     let timeout_secs = checks::timeout_secs(req.timeout)?;
     let checked = check_sources(&req.file_source_list)?;
 
-    let targets = crate::targets::resolve(app, scope_id, &req.targets).await?;
     let now = now_ms();
     let mut sources = Vec::with_capacity(checked.len());
     for (i, source) in checked.into_iter().enumerate() {
@@ -93,9 +93,9 @@ pub async fn validate(
                     .uploads
                     .acquire(&*app.store, &id, now)
                     .await
-                    .map_err(upload_error)?
+                    .map_err(Error::Upload)?
                     .ok_or_else(|| {
-                        ApiError::new(
+                        Rejected::new(
                             ErrorCode::UnknownUpload,
                             format!(
                                 "file_source_list[{i}]: no upload {id:?}; upload the file first \
@@ -118,7 +118,7 @@ pub async fn validate(
                     .uploads
                     .put_bytes(&*app.store, content.into(), &name, &caller.name, now)
                     .await
-                    .map_err(upload_error)?;
+                    .map_err(Error::Upload)?;
                 FileSource::Upload {
                     upload_id: upload.id,
                     name,
@@ -141,41 +141,24 @@ pub async fn validate(
             timeout_secs,
             peer_to_peer: req.peer_to_peer.unwrap_or(true),
         },
-        targets,
+        targets: req.targets,
     })
 }
 
 /// Prefixes an error about a source with which one it is.
-fn at(index: usize, e: ApiError) -> ApiError {
-    ApiError::new(e.code, format!("file_source_list[{index}]: {}", e.message))
-}
-
-/// Maps an upload-store failure to the error contract (inline sources, upload lookups).
-pub fn upload_error(e: crate::uploads::Error) -> ApiError {
-    use crate::uploads::Error as E;
+fn at(index: usize, e: crate::targets::Error) -> Error {
     match e {
-        E::TooLarge { limit } => ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!("the file is larger than the limit of {limit} bytes"),
-        ),
-        E::Body(m) => ApiError::invalid(format!("the upload body could not be read: {m}")),
-        E::Store(e) => e.into(),
-        E::Io(e) => {
-            tracing::error!(error = %e, "upload storage failed");
-            ApiError::new(
-                ErrorCode::Internal,
-                "the server could not store the file; see the server log",
-            )
-        }
+        crate::targets::Error::Rejected(r) => r.at(&format!("file_source_list[{index}]")).into(),
+        other => other.into(),
     }
 }
 
-fn check_sources(list: &[FileSourceRequest]) -> Result<Vec<Checked>, ApiError> {
+fn check_sources(list: &[FileSourceRequest]) -> Result<Vec<Checked>, Rejected> {
     if list.is_empty() {
-        return Err(ApiError::invalid("file_source_list is empty"));
+        return Err(Rejected::invalid("file_source_list is empty"));
     }
     if list.len() > file_limits::SOURCES_MAX {
-        return Err(ApiError::invalid(format!(
+        return Err(Rejected::invalid(format!(
             "file_source_list has {} sources; at most {} are allowed",
             list.len(),
             file_limits::SOURCES_MAX
@@ -183,40 +166,40 @@ fn check_sources(list: &[FileSourceRequest]) -> Result<Vec<Checked>, ApiError> {
     }
     let paths: usize = list.iter().map(|s| s.file_list.len()).sum();
     if paths > file_limits::PATHS_MAX {
-        return Err(ApiError::invalid(format!(
+        return Err(Rejected::invalid(format!(
             "the sources name {paths} paths; at most {} are allowed",
             file_limits::PATHS_MAX
         )));
     }
     list.iter()
         .enumerate()
-        .map(|(i, s)| check_source(s).map_err(|e| at(i, e)))
+        .map(|(i, s)| check_source(s).map_err(|e| e.at(&format!("file_source_list[{i}]"))))
         .collect()
 }
 
-fn check_source(s: &FileSourceRequest) -> Result<Checked, ApiError> {
+fn check_source(s: &FileSourceRequest) -> Result<Checked, Rejected> {
     let kinds = [
         !s.file_list.is_empty(),
         s.upload_id.is_some(),
         s.inline_content_base64.is_some(),
     ];
     if kinds.iter().filter(|k| **k).count() != 1 {
-        return Err(ApiError::invalid(
+        return Err(Rejected::invalid(
             "give exactly one of file_list (with targets), upload_id, or inline_content_base64 \
              (with name)",
         ));
     }
     if !s.file_list.is_empty() {
         let targets = s.targets.clone().ok_or_else(|| {
-            ApiError::invalid("file_list needs targets: the hosts the files are on")
+            Rejected::invalid("file_list needs targets: the hosts the files are on")
         })?;
         if s.name.is_some() {
-            return Err(ApiError::invalid(
+            return Err(Rejected::invalid(
                 "name applies to upload_id and inline_content_base64 sources only",
             ));
         }
         if s.file_mode.is_some() {
-            return Err(ApiError::invalid(
+            return Err(Rejected::invalid(
                 "file_mode applies to upload_id and inline_content_base64 sources only (files \
                  from hosts keep their own mode)",
             ));
@@ -231,7 +214,7 @@ fn check_source(s: &FileSourceRequest) -> Result<Checked, ApiError> {
         });
     }
     if s.targets.is_some() || s.account.is_some() {
-        return Err(ApiError::invalid(
+        return Err(Rejected::invalid(
             "targets and account apply to file_list sources only",
         ));
     }
@@ -248,7 +231,7 @@ fn check_source(s: &FileSourceRequest) -> Result<Checked, ApiError> {
     }
     let encoded = s.inline_content_base64.as_deref().unwrap_or("");
     let name = s.name.clone().ok_or_else(|| {
-        ApiError::invalid("inline_content_base64 needs name: the file name at the targets")
+        Rejected::invalid("inline_content_base64 needs name: the file name at the targets")
     })?;
     Ok(Checked::Inline {
         content: decode_inline(encoded)?,
@@ -258,7 +241,7 @@ fn check_source(s: &FileSourceRequest) -> Result<Checked, ApiError> {
 }
 
 /// `file_mode`: permission bits in octal (`"644"`, `"0755"`, at most `"7777"`).
-fn file_mode(mode: Option<&str>) -> Result<u32, ApiError> {
+fn file_mode(mode: Option<&str>) -> Result<u32, Rejected> {
     let Some(text) = mode else {
         return Ok(DEFAULT_UPLOAD_MODE);
     };
@@ -268,19 +251,19 @@ fn file_mode(mode: Option<&str>) -> Result<u32, ApiError> {
         .flatten()
         .filter(|m| *m <= 0o7777);
     parsed.ok_or_else(|| {
-        ApiError::invalid(format!(
+        Rejected::invalid(format!(
             "file_mode {text:?} is not a permission mode; give octal digits such as \"0644\" or \"755\""
         ))
     })
 }
 
-fn decode_inline(encoded: &str) -> Result<Vec<u8>, ApiError> {
+fn decode_inline(encoded: &str) -> Result<Vec<u8>, Rejected> {
     let compact: String = encoded
         .chars()
         .filter(|c| !c.is_ascii_whitespace())
         .collect();
     let too_large = || {
-        ApiError::new(
+        Rejected::new(
             ErrorCode::PayloadTooLarge,
             format!(
                 "inline content is larger than {} bytes; upload it with POST /api/v1/uploads",
@@ -295,7 +278,7 @@ fn decode_inline(encoded: &str) -> Result<Vec<u8>, ApiError> {
     let content = base64::engine::general_purpose::STANDARD
         .decode(compact.as_bytes())
         .map_err(|e| {
-            ApiError::invalid(format!("inline_content_base64 is not valid base64: {e}"))
+            Rejected::invalid(format!("inline_content_base64 is not valid base64: {e}"))
         })?;
     if content.len() > file_limits::INLINE_MAX_BYTES {
         return Err(too_large());
@@ -303,12 +286,12 @@ fn decode_inline(encoded: &str) -> Result<Vec<u8>, ApiError> {
     Ok(content)
 }
 
-fn invalid_path(m: impl Into<String>) -> ApiError {
-    ApiError::new(ErrorCode::InvalidPath, m)
+fn invalid_path(m: impl Into<String>) -> Rejected {
+    Rejected::new(ErrorCode::InvalidPath, m)
 }
 
 /// A plain file name: what an upload or inline file is called at the targets.
-pub fn check_file_name(name: &str) -> Result<(), ApiError> {
+pub fn check_file_name(name: &str) -> Result<(), Rejected> {
     let problem = if name.is_empty() {
         Some("is empty")
     } else if name == "." || name == ".." {
@@ -329,7 +312,7 @@ pub fn check_file_name(name: &str) -> Result<(), ApiError> {
 }
 
 /// A source path: absolute, or `REGEX:` with a pattern that starts with `/`.
-fn check_source_path(path: &str) -> Result<(), ApiError> {
+fn check_source_path(path: &str) -> Result<(), Rejected> {
     if path.contains('\0') {
         return Err(invalid_path(format!(
             "source path {path:?} contains a NUL byte"
@@ -367,7 +350,7 @@ fn has_parent_component(path: &str) -> bool {
 }
 
 /// The target directory: absolute, no `..`, macros well formed.
-fn check_target_dir(dir: &str) -> Result<(), ApiError> {
+fn check_target_dir(dir: &str) -> Result<(), Rejected> {
     if !dir.starts_with('/') {
         return Err(invalid_path("file_target_path must be an absolute path"));
     }
@@ -399,7 +382,7 @@ fn check_target_dir(dir: &str) -> Result<(), ApiError> {
 /// The strftime conversions `[date:FORMAT]` may use; other characters are literal but `/`.
 const DATE_CONVERSIONS: &str = "YymdHMSj%";
 
-fn check_date_format(format: &str) -> Result<(), ApiError> {
+fn check_date_format(format: &str) -> Result<(), Rejected> {
     let bad = |why: &str| {
         invalid_path(format!(
             "[date:{format}] in file_target_path {why}; use strftime conversions %Y %y %m %d %H \
@@ -421,7 +404,7 @@ fn check_date_format(format: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn dir_mode(mode: Option<&serde_json::Value>) -> Result<DirMode, ApiError> {
+fn dir_mode(mode: Option<&serde_json::Value>) -> Result<DirMode, Rejected> {
     use serde_json::Value;
     match mode {
         None | Some(Value::Null) => Ok(DirMode::Force),
@@ -429,17 +412,17 @@ fn dir_mode(mode: Option<&serde_json::Value>) -> Result<DirMode, ApiError> {
         Some(Value::String(s)) if s.eq_ignore_ascii_case("force") => Ok(DirMode::Force),
         Some(Value::Number(n)) if n.as_i64() == Some(1) => Ok(DirMode::Strict),
         Some(Value::Number(n)) if n.as_i64() == Some(2) => Ok(DirMode::Force),
-        Some(other) => Err(ApiError::invalid(format!(
+        Some(other) => Err(Rejected::invalid(format!(
             "unknown transfer_mode {other}; use \"strict\" (1) or \"force\" (2)"
         ))),
     }
 }
 
-fn speed_limit(limit: Option<u32>, field: &str) -> Result<Option<u32>, ApiError> {
+fn speed_limit(limit: Option<u32>, field: &str) -> Result<Option<u32>, Rejected> {
     match limit {
         None | Some(0) => Ok(None),
         Some(mbps) if mbps <= SPEED_LIMIT_MAX => Ok(Some(mbps)),
-        Some(mbps) => Err(ApiError::invalid(format!(
+        Some(mbps) => Err(Rejected::invalid(format!(
             "{field} {mbps} is out of range: 1 to {SPEED_LIMIT_MAX} MB/s (0 or absent: unlimited)"
         ))),
     }

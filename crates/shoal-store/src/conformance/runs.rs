@@ -249,6 +249,7 @@ pub async fn start_attempt_checks_expected_attempt(store: &dyn Store) {
     assert!(store.transition_job(&job_end).await.expect("transition"));
 
     let mut attempt = NewAttempt {
+        status: RunStatus::Running,
         step_id,
         expected_attempt: 1,
         now: 40_000,
