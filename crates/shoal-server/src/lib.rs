@@ -39,6 +39,15 @@ pub async fn run(
     opts: Options,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_with(opts, shutdown, |_| {}).await
+}
+
+/// [`run`], handing the app to `ready` once the server serves (in-process tests).
+async fn run_with(
+    opts: Options,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(App),
+) -> anyhow::Result<()> {
     opts.validate()?;
     fsutil::private_data_dir(&opts.data_dir)?;
     let store = open_store(&opts).await?;
@@ -97,6 +106,7 @@ pub async fn run(
         },
         http_stop.clone(),
     ));
+    ready(app.clone());
     shutdown.await;
     tracing::info!("shutting down");
     // In order: stop taking requests (event streams end with `cancel`) and let open ones

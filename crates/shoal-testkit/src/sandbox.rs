@@ -22,7 +22,7 @@ mod net;
 mod procs;
 
 pub use cgroups::cgroup_dir;
-pub use procs::{Bins, proc_status_kib};
+pub use procs::{Bins, ServerSpec, proc_status_kib};
 
 use crate::api::Api;
 use anyhow::{Context, bail};
@@ -58,6 +58,11 @@ pub struct SandboxOptions {
     /// Mount a tmpfs of this size (e.g. `"64m"`) on the server's data directory, to fill it
     /// up in tests. Needs root.
     pub data_dir_size: Option<String>,
+    /// The caller runs the server itself (in its own process, e.g. a server-crate test that
+    /// needs the server's internals): [`Sandbox::start`] builds the network and directories
+    /// only, [`Sandbox::server_spec`] says where the server must listen and keep its data, and
+    /// [`Sandbox::attach`] waits for it and starts the agents.
+    pub external_server: bool,
 }
 
 impl Default for SandboxOptions {
@@ -73,6 +78,7 @@ impl Default for SandboxOptions {
             bins: None,
             server_start_timeout: Duration::from_secs(60),
             data_dir_size: None,
+            external_server: false,
         }
     }
 }
@@ -213,11 +219,25 @@ impl Sandbox {
             admin_token: String::new(),
             api,
         };
-        sandbox.restart_server().await?;
-        for i in 0..sandbox.opts.agents {
-            sandbox.start_agent(i)?;
+        if !sandbox.opts.external_server {
+            sandbox.attach().await?;
         }
         Ok(sandbox)
+    }
+
+    /// Where the server listens and keeps its data (see [`SandboxOptions::external_server`]).
+    pub fn server_spec(&self) -> &procs::ServerSpec {
+        &self.server_spec
+    }
+
+    /// Starts the server (unless it runs outside, see [`SandboxOptions::external_server`]),
+    /// waits until it answers, then starts the agents.
+    pub async fn attach(&mut self) -> anyhow::Result<()> {
+        self.restart_server().await?;
+        for i in 0..self.opts.agents {
+            self.start_agent(i)?;
+        }
+        Ok(())
     }
 
     /// The sandbox's directory (server data, agent state dirs, logs).
@@ -290,9 +310,11 @@ impl Sandbox {
     /// (Re)starts the server with the same data, database and ports, and waits until it
     /// answers `/healthz`. Kills it first if it is running.
     pub async fn restart_server(&mut self) -> anyhow::Result<()> {
-        self.kill_server();
-        let child = procs::spawn_server(&self.bins, &self.server_spec)?;
-        self.server = Some(child);
+        if !self.opts.external_server {
+            self.kill_server();
+            let child = procs::spawn_server(&self.bins, &self.server_spec)?;
+            self.server = Some(child);
+        }
         let deadline = Instant::now() + self.opts.server_start_timeout;
         loop {
             if let Some(child) = &mut self.server
