@@ -45,7 +45,21 @@ pub struct Limits {
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then stops accepting and gives
 /// open requests [`DRAIN_TIMEOUT`] to finish.
-pub async fn serve(
+/// The API endpoint component.
+pub struct HttpServer {
+    pub listener: TcpListener,
+    pub router: Router,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub limits: Limits,
+}
+
+impl HttpServer {
+    pub async fn run(self, cancel: CancellationToken) {
+        serve(self.listener, self.router, self.tls, self.limits, cancel).await
+    }
+}
+
+async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,

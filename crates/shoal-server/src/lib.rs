@@ -12,6 +12,7 @@ mod app;
 mod auth;
 mod checks;
 mod clock;
+mod component;
 mod events;
 mod fsutil;
 mod gateway;
@@ -68,24 +69,31 @@ async fn run_with(
         .await
         .with_context(|| format!("binding the API endpoint {}", opts.listen))?;
 
-    let cancel = app.shutdown.clone();
+    // Long-running components share one shape (`new`, then `run(self, cancel)`) and start
+    // through `component::spawn`, named. They stop in this declared order: the API stops taking
+    // requests and drains the open ones (event streams end with `app.shutdown`); agent
+    // sessions and background loops stop; last, the writer stores what is still queued.
+    let front = app.shutdown.clone();
     let writer_stop = CancellationToken::new();
-    let writer_task = tokio::spawn(writer::run_until(
-        app.clone(),
-        writer_rx,
-        writer_stop.clone(),
-    ));
+    let writer = component::spawn(
+        "writer",
+        writer::Writer::new(app.clone(), writer_rx).run(writer_stop.clone()),
+    );
     steps::recover(&app)
         .await
         .context("recovering running steps")?;
-    let sweeper = tokio::spawn(steps::sweep_loop(app.clone(), cancel.clone()));
-    let upload_sweeper = tokio::spawn(uploads::sweep_loop(app.clone(), cancel.clone()));
-    let gateway = tokio::spawn(gateway::serve(
-        app.clone(),
-        agent_listener,
-        tls.clone(),
-        cancel.clone(),
-    ));
+    let sweeper = component::spawn(
+        "sweeper",
+        steps::Sweeper::new(app.clone()).run(front.clone()),
+    );
+    let upload_sweeper = component::spawn(
+        "upload-sweeper",
+        uploads::Sweeper::new(app.clone()).run(front.clone()),
+    );
+    let gateway = component::spawn(
+        "gateway",
+        gateway::Gateway::new(app.clone(), agent_listener, tls.clone()).run(front.clone()),
+    );
 
     tracing::info!(
         api = %opts.listen,
@@ -94,36 +102,24 @@ async fn run_with(
         data_dir = %opts.data_dir.display(),
         "shoal server started"
     );
-    let router = api::router(app.clone());
-    let api_tls = tls::api_config(&opts.api_tls, &tls)?;
-    let http_stop = CancellationToken::new();
-    let http = tokio::spawn(http::serve(
-        http_listener,
-        router,
-        api_tls,
-        http::Limits {
+    let http_server = http::HttpServer {
+        listener: http_listener,
+        router: api::router(app.clone()),
+        tls: tls::api_config(&opts.api_tls, &tls)?,
+        limits: http::Limits {
             max_conns_per_ip: opts.api_max_conns_per_ip,
         },
-        http_stop.clone(),
-    ));
+    };
+    let http = component::spawn("http", http_server.run(front.clone()));
     ready(app.clone());
     shutdown.await;
     tracing::info!("shutting down");
-    // In order: stop taking requests (event streams end with `cancel`) and let open ones
-    // finish; stop agent sessions and background loops; then let queued results land.
-    cancel.cancel();
-    http_stop.cancel();
-    let _ = http.await;
-    let _ = gateway.await;
-    let _ = sweeper.await;
-    let _ = upload_sweeper.await;
-    writer_stop.cancel();
-    if tokio::time::timeout(std::time::Duration::from_secs(30), writer_task)
-        .await
-        .is_err()
-    {
-        tracing::warn!("queued results were still being stored after 30 s; stopping anyway");
+    front.cancel();
+    for task in [http, gateway, sweeper, upload_sweeper] {
+        task.join(None).await;
     }
+    writer_stop.cancel();
+    writer.join(Some(std::time::Duration::from_secs(30))).await;
     drop(app);
     tracing::info!("shoal server stopped");
     Ok(())

@@ -340,7 +340,21 @@ pub async fn recover(app: &App) -> anyhow::Result<()> {
 
 /// Background duties, once a second-ish: renew leases, end tasks of agents gone longer than the
 /// grace period, flag agents whose heartbeats are late, settle steps left unsettled by an error.
-pub async fn sweep_loop(app: App, shutdown: CancellationToken) {
+pub struct Sweeper {
+    app: App,
+}
+
+impl Sweeper {
+    pub fn new(app: App) -> Sweeper {
+        Sweeper { app }
+    }
+
+    pub async fn run(self, cancel: CancellationToken) {
+        sweep_loop(self.app, cancel).await
+    }
+}
+
+async fn sweep_loop(app: App, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut last_renew = std::time::Instant::now();
     loop {

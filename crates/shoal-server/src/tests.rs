@@ -5,6 +5,7 @@ use super::*;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
 struct Fixture {
@@ -36,7 +37,7 @@ async fn fixture_with(tweak: impl FnOnce(&mut Options)) -> Fixture {
         "test-server".into(),
         metrics_handle().expect("metrics"),
     );
-    tokio::spawn(writer::run(app.clone(), rx));
+    tokio::spawn(writer::Writer::new(app.clone(), rx).run(CancellationToken::new()));
     let (token, _) = auth::issue_token(&app, "t", TokenKind::Api, 1, "test", None)
         .await
         .expect("token");

@@ -9,7 +9,7 @@
 //!   server's record of which chunks are in use: a chunk no manifest names is garbage.
 //! - `tmp/`: temporary files being written.
 //!
-//! Expiry ([`Uploads::sweep`], every minute from [`sweep_loop`]): uploads not used for the
+//! Expiry ([`Uploads::sweep`], every minute from [`Sweeper`]): uploads not used for the
 //! TTL that no live step refers to are deleted from the store, then their manifests, then every
 //! chunk no remaining manifest names. One async lock ([`Uploads::state`]) serialises a sweep
 //! with the last step of every upload (manifest + store record) and with [`Uploads::acquire`],
@@ -389,7 +389,22 @@ async fn collect(dir: PathBuf, pending: HashSet<Hash>) -> Result<(usize, u64), E
 
 /// Runs [`Uploads::sweep`] every minute (the first at once) until `cancel`. A failed sweep is
 /// logged and tried again at the next tick.
-pub async fn sweep_loop(app: App, cancel: CancellationToken) {
+/// The expiry sweep component.
+pub struct Sweeper {
+    app: App,
+}
+
+impl Sweeper {
+    pub fn new(app: App) -> Sweeper {
+        Sweeper { app }
+    }
+
+    pub async fn run(self, cancel: CancellationToken) {
+        sweep_loop(self.app, cancel).await
+    }
+}
+
+async fn sweep_loop(app: App, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(SWEEP_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -161,14 +161,25 @@ struct AckState {
     from_agent: bool,
 }
 
-#[cfg(test)]
-pub async fn run(app: App, rx: mpsc::Receiver<Report>) {
-    run_until(app, rx, CancellationToken::new()).await
+/// The writer component: [`WriterHandle`] is its cheap handle.
+pub struct Writer {
+    app: App,
+    rx: mpsc::Receiver<Report>,
 }
 
-/// Runs the writer until `stop` is cancelled, then stores what is still queued and returns.
-/// (The app holds the writer's own sender, so the channel never closes while the app lives.)
-pub async fn run_until(app: App, mut rx: mpsc::Receiver<Report>, stop: CancellationToken) {
+impl Writer {
+    pub fn new(app: App, rx: mpsc::Receiver<Report>) -> Writer {
+        Writer { app, rx }
+    }
+
+    /// Runs until `stop` is cancelled, then stores what is still queued and returns. (The app
+    /// holds the writer's own sender, so the channel never closes while the app lives.)
+    pub async fn run(self, stop: CancellationToken) {
+        run_until(self.app, self.rx, stop).await
+    }
+}
+
+async fn run_until(app: App, mut rx: mpsc::Receiver<Report>, stop: CancellationToken) {
     let mut reports = Vec::with_capacity(MAX_BATCH);
     loop {
         reports.clear();

@@ -31,7 +31,24 @@ const HANDSHAKES: usize = 256;
 /// Before authentication a connection holds only a place in the per-address table: it takes
 /// a handshake slot once its first bytes arrive, so idle connections (a flood that never sends
 /// a ClientHello) cannot hold the slots honest agents need.
-pub async fn serve(
+/// The agent endpoint component.
+pub struct Gateway {
+    app: App,
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+}
+
+impl Gateway {
+    pub fn new(app: App, listener: TcpListener, tls: Arc<rustls::ServerConfig>) -> Gateway {
+        Gateway { app, listener, tls }
+    }
+
+    pub async fn run(self, cancel: CancellationToken) {
+        serve(self.app, self.listener, self.tls, cancel).await
+    }
+}
+
+async fn serve(
     app: App,
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,

@@ -40,18 +40,18 @@ async fn server() -> Server {
         "test-server".into(),
         crate::metrics_handle().expect("metrics"),
     );
-    tokio::spawn(crate::writer::run(app.clone(), rx));
+    tokio::spawn(
+        crate::writer::Writer::new(app.clone(), rx).run(tokio_util::sync::CancellationToken::new()),
+    );
     let tls = crate::tls::server_config(app.files.ca(), &[]).expect("tls");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(crate::gateway::serve(
-        app.clone(),
-        listener,
-        tls,
-        tokio_util::sync::CancellationToken::new(),
-    ));
+    tokio::spawn(
+        crate::gateway::Gateway::new(app.clone(), listener, tls)
+            .run(tokio_util::sync::CancellationToken::new()),
+    );
     Server {
         ca_pem: app.files.ca().cert_pem(),
         app,
