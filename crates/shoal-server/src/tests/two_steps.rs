@@ -2,7 +2,8 @@
 //! launch through the launcher before plans exist) and real agents run in the sandbox's
 //! namespaces, over the real protocol. Pins the engine's sequencing: step 2 starts only after
 //! step 1 succeeded on every host, a failed step ends the job with later steps never started,
-//! a retry of the failed step goes on with the next one, and a terminate stops the job.
+//! a retry of the failed step goes on with the next one, a file step can follow a script step,
+//! and a terminate stops the job.
 
 use crate::app::App;
 use crate::auth::Caller;
@@ -10,6 +11,7 @@ use crate::launch::{self, Request, StepRequest};
 use crate::{Options, run_with};
 use shoal_testkit::sandbox::{Sandbox, SandboxOptions};
 use shoal_types::api::{RetryMode, Targets};
+use shoal_types::files::{DirMode, DuplicateMode, FileSource, FileSpec};
 use shoal_types::{
     HostId, JobId, JobType, Language, LaunchMode, RunStatus, ScriptSpec, StepSpec, TaskKey,
 };
@@ -89,10 +91,23 @@ async fn log(app: &App, step_id: i64, attempt: u32, host_id: HostId) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_of_two_script_steps_is_sequenced_by_the_engine() {
+async fn a_job_of_two_script_steps_is_sequenced_by_the_engine_on_sqlite() {
+    two_steps(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_of_two_script_steps_is_sequenced_by_the_engine_on_postgres() {
+    let url = shoal_testkit::pg::PgCluster::shared()
+        .create_database("shoal_two_steps")
+        .expect("database");
+    two_steps(Some(url)).await;
+}
+
+async fn two_steps(database_url: Option<String>) {
     let mut sb = Sandbox::start(SandboxOptions {
         agents: 2,
         external_server: true,
+        database_url,
         ..SandboxOptions::default()
     })
     .await
@@ -100,6 +115,7 @@ async fn a_job_of_two_script_steps_is_sequenced_by_the_engine() {
     let spec = sb.server_spec().clone();
     let opts = Options {
         data_dir: spec.data_dir.clone(),
+        database_url: spec.database_url.clone(),
         listen: spec.listen,
         agent_listen: spec.agent_listen,
         agent_names: vec![spec.agent_listen.ip().to_string()],
@@ -209,6 +225,43 @@ async fn a_job_of_two_script_steps_is_sequenced_by_the_engine() {
         "{:?}",
         again.err()
     );
+
+    // A file step in the middle starts like any later step: it carries what step 1 wrote on
+    // host 0 to host 1, where step 3 reads it.
+    let file = StepRequest {
+        name: "carry".into(),
+        spec: StepSpec::File(FileSpec {
+            sources: vec![FileSource::Host {
+                host_ids: vec![hosts[0]],
+                paths: vec!["/tmp/seed.txt".into()],
+                account: String::new(),
+            }],
+            target_dir: "/tmp/got/".into(),
+            account: String::new(),
+            dir_mode: DirMode::Force,
+            duplicate: DuplicateMode::Overwrite,
+            upload_limit_mbps: None,
+            download_limit_mbps: None,
+            timeout_secs: 60,
+            peer_to_peer: true,
+        }),
+        targets: Targets {
+            host_ids: vec![hosts[1]],
+            ..Default::default()
+        },
+    };
+    let job = launch_job(
+        &app,
+        "script, file, script",
+        vec![
+            step("seed", "echo payload > /tmp/seed.txt", &hosts[..1]),
+            file,
+            step("use", "cat /tmp/got/seed.txt", &hosts[1..]),
+        ],
+    )
+    .await;
+    assert_eq!(job_end(&app, job.job_id).await, RunStatus::Success);
+    assert_eq!(log(&app, job.step_ids[2], 0, hosts[1]).await, "payload\n");
 
     // A terminate stops the running step; the next one never starts.
     let job = launch_job(
