@@ -32,6 +32,9 @@ pub enum Command<'a> {
     },
     /// Stop the job: its running step stops, later steps never start.
     Terminate,
+    /// Pick up a live job none of whose steps is live: a server stopped between ending one
+    /// step and starting the next (or ending the job). Does what should have followed.
+    Resume,
     /// Run an ended step again: `previous` are the hosts of its current attempt and how they
     /// ended; `connected` the hosts whose agent is connected now.
     Retry {
@@ -120,6 +123,7 @@ pub fn decide(job: &JobState, command: Command<'_>) -> Result<Decision, Rejectio
     match command {
         Command::Progress { step_id, counts } => progress(job, step_id, counts),
         Command::Terminate => terminate(job),
+        Command::Resume => resume(job),
         Command::Retry {
             step_id,
             mode,
@@ -155,6 +159,12 @@ fn progress(
         end: true,
         lease: Lease::Release,
     });
+    after_step(job, index, status, &mut d);
+    Ok(d)
+}
+
+/// What follows step `index` ending with `status`: the next step starts, or the job ends.
+fn after_step(job: &JobState, index: usize, status: RunStatus, d: &mut Decision) {
     let next = job.steps.get(index + 1);
     let finish = |to| Transition::Job {
         from: RunStatus::LIVE.to_vec(),
@@ -183,6 +193,49 @@ fn progress(
             });
         }
         (None, None) => d.transitions.push(finish(RunStatus::Success)),
+    }
+}
+
+fn resume(job: &JobState) -> Result<Decision, Rejection> {
+    let mut d = Decision::default();
+    if !RunStatus::LIVE.contains(&job.status)
+        || job
+            .steps
+            .iter()
+            .any(|s| RunStatus::LIVE.contains(&s.status) && s.status != RunStatus::Blank)
+    {
+        return Ok(d);
+    }
+    match job.steps.iter().rposition(|s| s.status != RunStatus::Blank) {
+        Some(index) => after_step(job, index, job.steps[index].status, &mut d),
+        // Nothing has run: the first step starts (a job created without starting it).
+        None => {
+            let first = job
+                .steps
+                .first()
+                .filter(|_| job.status != RunStatus::Stopping);
+            match first {
+                Some(first) => {
+                    d.transitions.push(Transition::Step {
+                        step_id: first.id,
+                        from: vec![RunStatus::Blank],
+                        to: RunStatus::Running,
+                        start: true,
+                        end: false,
+                        lease: Lease::Take,
+                    });
+                    d.actions.push(Action::Dispatch {
+                        step_id: first.id,
+                        attempt: first.attempt,
+                    });
+                }
+                None => d.transitions.push(Transition::Job {
+                    from: RunStatus::LIVE.to_vec(),
+                    to: RunStatus::Terminated,
+                    end: true,
+                }),
+            }
+        }
     }
     Ok(d)
 }

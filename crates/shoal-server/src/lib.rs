@@ -82,6 +82,9 @@ async fn run_with(
     steps::recover(&app)
         .await
         .context("recovering running steps")?;
+    steps::resume_stalled(&app)
+        .await
+        .context("carrying on jobs stalled between steps")?;
     let sweeper = component::spawn(
         "sweeper",
         steps::Sweeper::new(app.clone()).run(front.clone()),

@@ -7,7 +7,7 @@ use crate::active::{Payload, RunningStep, TaskSlot};
 use crate::app::App;
 use crate::clock::now_ms;
 use shoal_engine::{Action, Command, Decision, JobState, Lease, StepState, Transition};
-use shoal_store::{AgentStatusChange, JobTransition, NewAttempt, StepTransition};
+use shoal_store::{AgentStatusChange, JobFilter, JobTransition, NewAttempt, Page, StepTransition};
 use shoal_types::api::{JobEvent, StatusCount};
 use shoal_types::{AgentStatus, HostTaskStatus, JobId, RunStatus, StepId, StepSpec};
 use std::sync::Arc;
@@ -338,6 +338,51 @@ pub async fn recover(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Live jobs read per pass of [`resume_stalled`].
+const RESUME_BATCH: u32 = 1000;
+
+/// Carries on live jobs none of whose steps is live: a server stopped (or a store call failed)
+/// between ending one step and starting the next, or ending the job. The engine decides what
+/// should have followed; transitions are compare-and-set, so a job some other server (or this
+/// one) is moving on right now is moved on once. Returns how many jobs moved.
+pub async fn resume_stalled(app: &App) -> shoal_store::Result<usize> {
+    let filter = JobFilter {
+        statuses: RunStatus::LIVE.to_vec(),
+        ..JobFilter::default()
+    };
+    let page = Page {
+        start: 0,
+        length: RESUME_BATCH,
+    };
+    // Jobs with a step running here are not stalled; skip them without reading their steps.
+    let here: std::collections::HashSet<JobId> = app
+        .active
+        .step_ids()
+        .into_iter()
+        .filter_map(|id| app.active.job_of(id))
+        .collect();
+    let mut moved = 0;
+    for job in app.store.list_jobs(&filter, page).await?.data {
+        if here.contains(&job.id) {
+            continue;
+        }
+        let state = job_state(app, job.id).await?;
+        let Ok(decision) = shoal_engine::decide(&state, Command::Resume) else {
+            continue;
+        };
+        if decision.transitions.is_empty() {
+            continue;
+        }
+        tracing::info!(
+            job_id = job.id,
+            "carrying on a job that stalled between steps"
+        );
+        execute(app, &state, decision).await?;
+        moved += 1;
+    }
+    Ok(moved)
+}
+
 /// Background duties, once a second-ish: renew leases, end tasks of agents gone longer than the
 /// grace period, flag agents whose heartbeats are late, settle steps left unsettled by an error.
 pub struct Sweeper {
@@ -373,6 +418,9 @@ async fn sweep_loop(app: App, shutdown: CancellationToken) {
             }
             for step_id in app.active.step_ids() {
                 progress(&app, step_id).await;
+            }
+            if let Err(e) = resume_stalled(&app).await {
+                tracing::warn!(error = %e, "carrying on stalled jobs failed");
             }
         }
         sweep_lost_agents(&app).await;

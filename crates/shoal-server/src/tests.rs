@@ -633,3 +633,71 @@ async fn unconnected_host_says_why_and_groups_have_their_shape() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn jobs_stalled_between_steps_are_carried_on() {
+    // Pins `steps::resume_stalled`: a job left with no live step (the server stopped between
+    // ending one step and starting the next) is moved on as the engine decides, once.
+    use shoal_store::conformance::{new_job, script_step, waiting};
+    use shoal_types::{HostTaskStatus, RunStatus};
+    let f = fixture().await;
+    let host = add_web_host(&f).await;
+    let ended = |status| {
+        let mut s = script_step("one", vec![(host, HostTaskStatus::Success)]);
+        s.status = status;
+        s
+    };
+    let blank = || {
+        let mut s = script_step("two", waiting(&[host]));
+        s.status = RunStatus::Blank;
+        s
+    };
+    let store = &f.app.store;
+    let succeeded = store
+        .create_job(new_job("next", vec![ended(RunStatus::Success), blank()]))
+        .await
+        .expect("job");
+    let failed = store
+        .create_job(new_job("failed", vec![ended(RunStatus::Fail), blank()]))
+        .await
+        .expect("job");
+
+    assert_eq!(steps::resume_stalled(&f.app).await.expect("resume"), 2);
+    // The failed job ends; its second step never starts.
+    let job = store
+        .get_job(failed.job_id)
+        .await
+        .expect("get")
+        .expect("job");
+    assert_eq!(job.status, RunStatus::Fail);
+    let second = store
+        .get_step(failed.step_ids[1])
+        .await
+        .expect("get")
+        .expect("step");
+    assert_eq!(second.status, RunStatus::Blank);
+    // The other starts its second step; its host has no agent, so it fails at once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let job = loop {
+        let job = store
+            .get_job(succeeded.job_id)
+            .await
+            .expect("get")
+            .expect("job");
+        if job.status.is_terminal() || std::time::Instant::now() > deadline {
+            break job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(job.status, RunStatus::Fail);
+    let second = store
+        .get_step(succeeded.step_ids[1])
+        .await
+        .expect("get")
+        .expect("step");
+    assert_eq!(second.status, RunStatus::Fail);
+    let counts = store.task_counts(second.id, 0).await.expect("counts");
+    assert_eq!(counts, vec![(HostTaskStatus::AgentAbnormal, 1)]);
+    // Nothing is left to carry on.
+    assert_eq!(steps::resume_stalled(&f.app).await.expect("resume"), 0);
+}

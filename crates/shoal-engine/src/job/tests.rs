@@ -349,3 +349,60 @@ fn retrying() {
         Err(Rejection::NothingToRetry)
     );
 }
+
+#[test]
+fn resuming_a_stalled_job_does_what_should_have_followed() {
+    let resume = |j: &JobState| decide(j, Command::Resume).expect("resume is never rejected");
+    // Step 1 ended successfully, step 2 never started: it starts now.
+    let j = job(R::Running, &[(R::Success, 0), (R::Blank, 0)]);
+    assert_eq!(
+        resume(&j),
+        Decision {
+            transitions: vec![start_step(101)],
+            actions: vec![Action::Dispatch {
+                step_id: 101,
+                attempt: 0
+            }],
+        }
+    );
+    let table = [
+        // The last step ended: the job ends as it says.
+        (
+            job(R::Running, &[(R::Success, 0), (R::Success, 0)]),
+            R::Success,
+        ),
+        (job(R::Running, &[(R::Success, 0), (R::Fail, 1)]), R::Fail),
+        (job(R::Running, &[(R::Fail, 0), (R::Blank, 0)]), R::Fail),
+        (
+            job(R::Stopping, &[(R::StopSuccess, 0), (R::Blank, 0)]),
+            R::Terminated,
+        ),
+        // A terminate between two steps.
+        (
+            job(R::Stopping, &[(R::Success, 0), (R::Blank, 0)]),
+            R::Terminated,
+        ),
+        (job(R::Stopping, &[(R::Blank, 0)]), R::Terminated),
+    ];
+    for (j, end) in table {
+        assert_eq!(
+            resume(&j),
+            Decision {
+                transitions: vec![end_job(end)],
+                actions: vec![],
+            },
+            "{j:?}"
+        );
+    }
+    // Nothing to do while a step is live (its owner settles it) or once the job ended.
+    for j in [
+        job(R::Running, &[(R::Success, 0), (R::Running, 0)]),
+        job(R::Stopping, &[(R::Stopping, 0)]),
+        job(R::Success, &[(R::Success, 0)]),
+    ] {
+        assert_eq!(resume(&j), Decision::default(), "{j:?}");
+    }
+    // A job created without starting starts its first step.
+    let j = job(R::Blank, &[(R::Blank, 0), (R::Blank, 0)]);
+    assert_eq!(resume(&j).transitions, vec![start_step(100)]);
+}
