@@ -701,3 +701,45 @@ async fn jobs_stalled_between_steps_are_carried_on() {
     // Nothing is left to carry on.
     assert_eq!(steps::resume_stalled(&f.app).await.expect("resume"), 0);
 }
+
+#[tokio::test]
+async fn the_route_is_the_origin_of_a_launch() {
+    // Pins where a launch comes from: `/api/web/v1` is the console, `/api/v1` the API, and a
+    // header cannot claim otherwise.
+    let f = fixture().await;
+    let host = add_web_host(&f).await;
+    let body =
+        format!(r#"{{"script":"echo hi","language":"shell","targets":{{"host_ids":[{host}]}}}}"#);
+    let launch = |uri: &'static str, header: bool| {
+        let body = body.clone();
+        let f = &f;
+        async move {
+            let mut req = Request::builder()
+                .method("POST")
+                .uri(uri)
+                .header("authorization", format!("Bearer {}", f.token))
+                .header("content-type", "application/json");
+            if header {
+                req = req.header("x-shoal-client", "console");
+            }
+            let (s, created) = send(f, req.body(Body::from(body)).expect("request")).await;
+            assert_eq!(s, StatusCode::OK, "{created}");
+            let id = created["job_instance_id"].as_i64().expect("job id");
+            let (_, detail) = call(
+                f,
+                "GET",
+                &format!("/api/v1/jobs/{id}"),
+                None,
+                Some(&f.token),
+            )
+            .await;
+            detail["job"]["launch_mode"]
+                .as_str()
+                .expect("launch_mode")
+                .to_string()
+        }
+    };
+    assert_eq!(launch("/api/web/v1/script-executions", false).await, "web");
+    assert_eq!(launch("/api/v1/script-executions", false).await, "api");
+    assert_eq!(launch("/api/v1/script-executions", true).await, "api");
+}
