@@ -14,7 +14,7 @@ pub trait UploadStore: Send + Sync {
     /// Records that a step uses an upload (idempotent). `NotFound` if either is missing.
     async fn ref_upload(&self, upload_id: &str, step_id: StepId) -> Result<()>;
     /// Ids of uploads last used before `unused_before` that no live step (see
-    /// [`LIVE_RUN_STATUSES`]) refers to, in id order.
+    /// [`LIVE_RUN_STATUSES`](crate::LIVE_RUN_STATUSES)) refers to, in id order.
     async fn expired_uploads(&self, unused_before: UnixMs) -> Result<Vec<String>>;
     /// Deletes uploads (and their step references), except those a live step refers to.
     /// Returns the ids deleted, in id order.

@@ -1,5 +1,5 @@
 //! Cases of [`HostStore`](crate::HostStore): enrollment, connection generations, status
-//! fencing, labels; the inventory and groups in [`inventory`].
+//! fencing, labels; the inventory and groups in `inventory`.
 
 mod inventory;
 

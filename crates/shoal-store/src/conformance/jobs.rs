@@ -1,5 +1,5 @@
 //! Cases of [`JobStore`](crate::JobStore): creation (small and 10,000 hosts) and history
-//! queries; transitions, leases and attempts in [`runs`].
+//! queries; transitions, leases and attempts in `runs`.
 
 mod runs;
 

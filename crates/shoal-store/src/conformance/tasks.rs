@@ -1,5 +1,5 @@
 //! Cases of [`TaskStore`](crate::TaskStore): idempotent batches, byte-exact logs, first
-//! results win; groups, counts, task lists and open tasks in [`results`].
+//! results win; groups, counts, task lists and open tasks in `results`.
 
 mod results;
 
