@@ -17,5 +17,13 @@ for c in shoal-engine shoal-types shoal-proto; do
   forbid "$c" 'tokio|sqlx|sqlx-core|axum|reqwest|hyper' "$c does no IO and needs no async runtime"
 done
 forbid shoal-store 'sqlx|sqlx-core|tokio' "shoal-store holds traits only; backends own SQL"
+# The storage conformance suite is for tests: only [dev-dependencies] may enable it.
+if ! store_features=$(cargo tree --workspace -e normal,features --prefix none --offline -i shoal-store 2>&1); then
+  echo "check failed: cargo tree: $store_features" >&2
+  fail=1
+elif grep -q 'shoal-store feature "conformance"' <<<"$store_features"; then
+  echo "invariant broken: a crate enables shoal-store/conformance outside [dev-dependencies] — the suite is compiled into tests only" >&2
+  fail=1
+fi
 [ $fail -eq 0 ] && echo "invariants hold"
 exit $fail
