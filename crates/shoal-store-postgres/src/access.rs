@@ -1,4 +1,4 @@
-//! Scopes and tokens.
+//! `AccessStore`: scopes and tokens.
 
 use crate::PgStore;
 use async_trait::async_trait;

@@ -1,5 +1,5 @@
-//! Hosts and their agents: enrollment, connection state (fenced by generation), labels, and the
-//! inventory queries.
+//! `HostStore`: hosts and their agents (enrollment, connection state fenced by generation,
+//! labels), the inventory queries, and dynamic groups.
 
 use crate::PgStore;
 use async_trait::async_trait;

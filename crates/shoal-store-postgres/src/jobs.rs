@@ -1,4 +1,4 @@
-//! Jobs and steps: creation with batched task rows, history queries, compare-and-set
+//! `JobStore`: jobs and steps: creation with batched task rows, history queries, compare-and-set
 //! transitions, lease claims (`FOR UPDATE SKIP LOCKED`), and new attempts.
 
 use crate::PgStore;

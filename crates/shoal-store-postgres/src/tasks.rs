@@ -1,4 +1,4 @@
-//! Per-host tasks: the batched, idempotent write path for agent reports, and the result,
+//! `TaskStore`: per-host tasks: the batched, idempotent write path for agent reports, and the result,
 //! group and log queries.
 
 use crate::PgStore;

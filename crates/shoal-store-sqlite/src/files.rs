@@ -1,4 +1,5 @@
-//! File distribution: per-file transfer rows (batched inserts, idempotent progress).
+//! `FileStore`: per-file transfer rows of file distribution (batched inserts, idempotent
+//! progress, paged listing).
 
 use crate::SqliteStore;
 use crate::bind::rows_per_statement;

@@ -1,5 +1,5 @@
-//! Hosts and their agents: enrollment, connection state (fenced by generation), labels, and the
-//! inventory queries.
+//! `HostStore`: hosts and their agents (enrollment, connection state fenced by generation,
+//! labels), the inventory queries, and dynamic groups.
 
 use crate::SqliteStore;
 use crate::bind::rows_per_statement;

@@ -1,4 +1,4 @@
-//! Content-addressed uploads and the steps that refer to them.
+//! `UploadStore`: content-addressed uploads and the steps that refer to them.
 
 use crate::SqliteStore;
 use async_trait::async_trait;
