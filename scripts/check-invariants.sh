@@ -56,6 +56,13 @@ if [ -n "$hits" ]; then
   echo "$hits" >&2
   fail=1
 fi
-
+# The storage conformance suite is for tests: only [dev-dependencies] may enable it.
+if ! store_features=$(cargo tree --workspace -e normal,features --prefix none --offline -i shoal-store 2>&1); then
+  echo "check-invariants: cargo tree failed: $store_features" >&2
+  exit 2
+elif grep -q 'shoal-store feature "conformance"' <<<"$store_features"; then
+  echo "invariant broken: a crate enables shoal-store/conformance outside [dev-dependencies] — the suite is compiled into tests only" >&2
+  fail=1
+fi
 [ $fail -eq 0 ] && echo "invariants hold"
 exit $fail

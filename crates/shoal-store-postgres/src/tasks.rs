@@ -1,8 +1,10 @@
-//! Per-host tasks: the batched, idempotent write path for agent reports, and the result,
+//! `TaskStore`: per-host tasks: the batched, idempotent write path for agent reports, and the result,
 //! group and log queries.
 
 use crate::PgStore;
 use crate::bind::{MAX_STATEMENT_BYTES, attempt};
+use async_trait::async_trait;
+use shoal_store::TaskStore;
 use shoal_store::backend::{
     NewChunk, slice_chunks, sort_result_groups, split_updates, trim_chunks,
 };
@@ -10,7 +12,7 @@ use shoal_store::{
     Error, GroupBy, LogSlice, OpenTask, Page, Paged, Result, ResultGroup, TaskBatch, TaskFilter,
     TaskRow,
 };
-use shoal_store_sql::{self as decode, db, filter_text, int};
+use shoal_store_sql::{self as decode, Listing, db, fetch_page, filter_text, int};
 use shoal_types::{HostTaskStatus, StepId, TaskKey};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use std::collections::{BTreeSet, HashMap};
@@ -224,55 +226,160 @@ async fn apply_updates(conn: &mut PgConnection, batch: &TaskBatch) -> Result<()>
     Ok(())
 }
 
-pub(crate) async fn apply_task_batch(s: &PgStore, batch: &TaskBatch) -> Result<()> {
-    if batch.chunks.is_empty() && batch.updates.is_empty() {
-        return Ok(());
-    }
-    let mut tx = s.begin().await?;
-    let lens = lock_tasks(&mut tx, batch).await?;
-    if !batch.chunks.is_empty() {
-        append_chunks(&mut tx, batch, lens).await?;
-    }
-    apply_updates(&mut tx, batch).await?;
-    tx.commit().await.map_err(db)
-}
+/// The per-host result rows of `list_tasks`, with the host's address.
+const TASK_ROWS: Listing<'static> = Listing {
+    table: "tasks t",
+    joins: " LEFT JOIN hosts h ON h.id = t.host_id",
+    columns: "t.step_id, t.attempt, t.host_id, COALESCE(h.ip, '') AS ip, \
+        COALESCE(h.hostname, '') AS hostname, t.status, t.exit_code, t.tag, t.digest, \
+        t.started_at, t.ended_at, t.log_len, t.truncated, t.error",
+    order_by: "t.host_id",
+};
 
-pub(crate) async fn open_tasks(s: &PgStore, step_ids: &[StepId]) -> Result<Vec<OpenTask>> {
-    if step_ids.is_empty() {
-        return Ok(Vec::new());
+#[async_trait]
+impl TaskStore for PgStore {
+    async fn apply_task_batch(&self, batch: &TaskBatch) -> Result<()> {
+        if batch.chunks.is_empty() && batch.updates.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        let lens = lock_tasks(&mut tx, batch).await?;
+        if !batch.chunks.is_empty() {
+            append_chunks(&mut tx, batch, lens).await?;
+        }
+        apply_updates(&mut tx, batch).await?;
+        tx.commit().await.map_err(db)
     }
-    let rows = sqlx::query(
-        "SELECT t.step_id, t.attempt, t.host_id, s.job_id, t.status \
-         FROM tasks t JOIN steps s ON s.id = t.step_id \
-         WHERE t.step_id = ANY($1) AND t.status = ANY($2) \
-         ORDER BY t.step_id, t.attempt, t.host_id",
-    )
-    .bind(step_ids)
-    .bind(vec![
-        HostTaskStatus::Waiting.code(),
-        HostTaskStatus::Running.code(),
-    ])
-    .fetch_all(&s.pool)
-    .await
-    .map_err(db)?;
-    rows.iter().map(decode::open_task).collect()
-}
 
-pub(crate) async fn task_counts(
-    s: &PgStore,
-    step_id: StepId,
-    attempt_no: u32,
-) -> Result<Vec<(HostTaskStatus, u64)>> {
-    let rows = sqlx::query(
-        "SELECT status, COUNT(*) AS n FROM tasks WHERE step_id = $1 AND attempt = $2 \
-         GROUP BY status ORDER BY status",
-    )
-    .bind(step_id)
-    .bind(attempt(attempt_no))
-    .fetch_all(&s.pool)
-    .await
-    .map_err(db)?;
-    rows.iter().map(decode::task_status_count).collect()
+    async fn open_tasks(&self, step_ids: &[StepId]) -> Result<Vec<OpenTask>> {
+        if step_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT t.step_id, t.attempt, t.host_id, s.job_id, t.status \
+             FROM tasks t JOIN steps s ON s.id = t.step_id \
+             WHERE t.step_id = ANY($1) AND t.status = ANY($2) \
+             ORDER BY t.step_id, t.attempt, t.host_id",
+        )
+        .bind(step_ids)
+        .bind(vec![
+            HostTaskStatus::Waiting.code(),
+            HostTaskStatus::Running.code(),
+        ])
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(decode::open_task).collect()
+    }
+
+    async fn task_counts(
+        &self,
+        step_id: StepId,
+        attempt_no: u32,
+    ) -> Result<Vec<(HostTaskStatus, u64)>> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM tasks WHERE step_id = $1 AND attempt = $2 \
+             GROUP BY status ORDER BY status",
+        )
+        .bind(step_id)
+        .bind(attempt(attempt_no))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        rows.iter().map(decode::task_status_count).collect()
+    }
+
+    async fn list_tasks(&self, f: &TaskFilter, page: Page) -> Result<Paged<TaskRow>> {
+        fetch_page(
+            &self.pool,
+            TASK_ROWS,
+            page,
+            |qb| {
+                push_task_filter(qb, f);
+                Ok(())
+            },
+            decode::task_row,
+        )
+        .await
+    }
+
+    async fn result_groups(
+        &self,
+        step_id: StepId,
+        attempt_no: u32,
+        by: GroupBy,
+    ) -> Result<Vec<ResultGroup>> {
+        let sql = match by {
+            GroupBy::Status => {
+                "SELECT status, exit_code, tag, NULL::text AS digest, COUNT(*) AS n, \
+                 MIN(host_id) AS sample FROM tasks WHERE step_id = $1 AND attempt = $2 \
+                 GROUP BY status, exit_code, tag"
+            }
+            GroupBy::Output => {
+                "SELECT status, exit_code, tag, digest, COUNT(*) AS n, MIN(host_id) AS sample \
+                 FROM tasks WHERE step_id = $1 AND attempt = $2 GROUP BY status, exit_code, tag, digest"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(step_id)
+            .bind(attempt(attempt_no))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        let mut groups = rows
+            .iter()
+            .map(decode::result_group)
+            .collect::<Result<Vec<_>>>()?;
+        sort_result_groups(&mut groups);
+        Ok(groups)
+    }
+
+    async fn read_log(&self, key: TaskKey, offset: u64, limit: u64) -> Result<LogSlice> {
+        let total: Option<i64> = sqlx::query_scalar(
+            "SELECT log_len FROM tasks WHERE step_id = $1 AND attempt = $2 AND host_id = $3",
+        )
+        .bind(key.step_id)
+        .bind(attempt(key.attempt))
+        .bind(key.host_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let total = total.ok_or_else(|| Error::NotFound(format!("task {key}")))?;
+        let total = u64::try_from(total).unwrap_or_default();
+        let end = offset.saturating_add(limit).min(total);
+        if offset >= end {
+            return Ok(LogSlice {
+                offset,
+                data: Vec::new(),
+                total,
+            });
+        }
+        // The chunk holding `offset` starts at or before it; later chunks start before `end`.
+        let rows = sqlx::query(
+            "SELECT byte_offset, data FROM log_chunks \
+             WHERE step_id = $1 AND attempt = $2 AND host_id = $3 AND byte_offset < $5 \
+             AND byte_offset >= COALESCE((SELECT MAX(byte_offset) FROM log_chunks \
+                 WHERE step_id = $1 AND attempt = $2 AND host_id = $3 AND byte_offset <= $4), 0) \
+             ORDER BY byte_offset",
+        )
+        .bind(key.step_id)
+        .bind(attempt(key.attempt))
+        .bind(key.host_id)
+        .bind(int(offset))
+        .bind(int(end))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let pieces = rows
+            .iter()
+            .map(decode::log_piece)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(LogSlice {
+            offset,
+            data: slice_chunks(&pieces, offset, end),
+            total,
+        })
+    }
 }
 
 fn push_task_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &TaskFilter) {
@@ -315,117 +422,4 @@ fn push_task_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &TaskFilter) {
             qb.push(" AND t.digest = ").push_bind(digest.clone());
         }
     }
-}
-
-pub(crate) async fn list_tasks(s: &PgStore, f: &TaskFilter, page: Page) -> Result<Paged<TaskRow>> {
-    let mut count = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM tasks t");
-    push_task_filter(&mut count, f);
-    let total: i64 = count
-        .build_query_scalar()
-        .fetch_one(&s.pool)
-        .await
-        .map_err(db)?;
-
-    let mut select = QueryBuilder::<Postgres>::new(
-        "SELECT t.step_id, t.attempt, t.host_id, COALESCE(h.ip, '') AS ip, \
-         COALESCE(h.hostname, '') AS hostname, t.status, t.exit_code, t.tag, t.digest, \
-         t.started_at, t.ended_at, t.log_len, t.truncated, t.error \
-         FROM tasks t LEFT JOIN hosts h ON h.id = t.host_id",
-    );
-    push_task_filter(&mut select, f);
-    select
-        .push(" ORDER BY t.host_id LIMIT ")
-        .push_bind(i64::from(page.length))
-        .push(" OFFSET ")
-        .push_bind(int(page.start));
-    let rows = select.build().fetch_all(&s.pool).await.map_err(db)?;
-    Ok(Paged {
-        start: page.start,
-        length: page.length,
-        total: u64::try_from(total).unwrap_or_default(),
-        data: rows.iter().map(decode::task_row).collect::<Result<_>>()?,
-    })
-}
-
-pub(crate) async fn result_groups(
-    s: &PgStore,
-    step_id: StepId,
-    attempt_no: u32,
-    by: GroupBy,
-) -> Result<Vec<ResultGroup>> {
-    let sql = match by {
-        GroupBy::Status => {
-            "SELECT status, exit_code, tag, NULL::text AS digest, COUNT(*) AS n, \
-             MIN(host_id) AS sample FROM tasks WHERE step_id = $1 AND attempt = $2 \
-             GROUP BY status, exit_code, tag"
-        }
-        GroupBy::Output => {
-            "SELECT status, exit_code, tag, digest, COUNT(*) AS n, MIN(host_id) AS sample \
-             FROM tasks WHERE step_id = $1 AND attempt = $2 GROUP BY status, exit_code, tag, digest"
-        }
-    };
-    let rows = sqlx::query(sql)
-        .bind(step_id)
-        .bind(attempt(attempt_no))
-        .fetch_all(&s.pool)
-        .await
-        .map_err(db)?;
-    let mut groups = rows
-        .iter()
-        .map(decode::result_group)
-        .collect::<Result<Vec<_>>>()?;
-    sort_result_groups(&mut groups);
-    Ok(groups)
-}
-
-pub(crate) async fn read_log(
-    s: &PgStore,
-    key: TaskKey,
-    offset: u64,
-    limit: u64,
-) -> Result<LogSlice> {
-    let total: Option<i64> = sqlx::query_scalar(
-        "SELECT log_len FROM tasks WHERE step_id = $1 AND attempt = $2 AND host_id = $3",
-    )
-    .bind(key.step_id)
-    .bind(attempt(key.attempt))
-    .bind(key.host_id)
-    .fetch_optional(&s.pool)
-    .await
-    .map_err(db)?;
-    let total = total.ok_or_else(|| Error::NotFound(format!("task {key}")))?;
-    let total = u64::try_from(total).unwrap_or_default();
-    let end = offset.saturating_add(limit).min(total);
-    if offset >= end {
-        return Ok(LogSlice {
-            offset,
-            data: Vec::new(),
-            total,
-        });
-    }
-    // The chunk holding `offset` starts at or before it; later chunks start before `end`.
-    let rows = sqlx::query(
-        "SELECT byte_offset, data FROM log_chunks \
-         WHERE step_id = $1 AND attempt = $2 AND host_id = $3 AND byte_offset < $5 \
-         AND byte_offset >= COALESCE((SELECT MAX(byte_offset) FROM log_chunks \
-             WHERE step_id = $1 AND attempt = $2 AND host_id = $3 AND byte_offset <= $4), 0) \
-         ORDER BY byte_offset",
-    )
-    .bind(key.step_id)
-    .bind(attempt(key.attempt))
-    .bind(key.host_id)
-    .bind(int(offset))
-    .bind(int(end))
-    .fetch_all(&s.pool)
-    .await
-    .map_err(db)?;
-    let pieces = rows
-        .iter()
-        .map(decode::log_piece)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(LogSlice {
-        offset,
-        data: slice_chunks(&pieces, offset, end),
-        total,
-    })
 }

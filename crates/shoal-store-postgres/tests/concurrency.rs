@@ -2,8 +2,9 @@
 //! each step to exactly one server (`FOR UPDATE SKIP LOCKED`), and concurrent, overlapping
 //! task batches neither deadlock nor store a byte twice.
 
+use shoal_store::TaskBatch;
 use shoal_store::conformance::{chunk, key, new_job, read_all, script_step, waiting};
-use shoal_store::{Store, TaskBatch};
+use shoal_store::prelude::*;
 use shoal_store_postgres::PgStore;
 use shoal_testkit::pg::PgCluster;
 use std::collections::BTreeSet;

@@ -1,8 +1,9 @@
 //! Row decoding shared by the SQL backends of `shoal-store` (`shoal-store-sqlite`,
 //! `shoal-store-postgres`): [`Cols`] reads typed columns from a sqlx row, and one function per
 //! record (`job`, `step`, `host`, `task_row`, `file_task_row`, `upload`, ...) builds
-//! `shoal_store` records from any row that implements it. Also the driver-error mapping and the
-//! small value helpers both backends bind with.
+//! `shoal_store` records from any row that implements it. Also the driver-error mapping, the
+//! small value helpers both backends bind with, and [`fetch_page`], the count-then-page query
+//! of every paged listing.
 //!
 //! This crate knows sqlx rows and the column names of the schema, but no SQL text and no
 //! dialect: each backend owns its statements and migrations. Where the schemas store a column
@@ -10,9 +11,11 @@
 //! [`Cols`] impls absorb the difference.
 
 mod cols;
+mod page;
 mod records;
 
 pub use cols::Cols;
+pub use page::{Listing, PageDb, fetch_page};
 pub use records::{
     agent_auth, agent_status_count, file_status_count, file_task_row, group, host, host_label_row,
     job, log_piece, open_task, result_group, scope, step, task_key, task_log_len, task_row,

@@ -1,14 +1,16 @@
-//! Jobs and steps: creation with batched task rows, history queries, compare-and-set
+//! `JobStore`: jobs and steps: creation with batched task rows, history queries, compare-and-set
 //! transitions, lease claims, and new attempts.
 
 use crate::SqliteStore;
 use crate::bind::rows_per_statement;
+use async_trait::async_trait;
+use shoal_store::JobStore;
 use shoal_store::backend::initial_task_error;
 use shoal_store::{
     CreatedJob, Error, Job, JobFilter, JobTransition, NewAttempt, NewJob, Page, Paged, Result,
     Step, StepTransition,
 };
-use shoal_store_sql::{self as decode, Cols, db, filter_text, int, to_json};
+use shoal_store_sql::{self as decode, Cols, Listing, db, fetch_page, filter_text, int, to_json};
 use shoal_types::{HostId, HostTaskStatus, JobId, RunStatus, StepId, UnixMs};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
@@ -41,88 +43,237 @@ pub(crate) async fn insert_tasks(
     Ok(())
 }
 
-pub(crate) async fn create_job(s: &SqliteStore, j: NewJob) -> Result<CreatedJob> {
-    let (status, started_at) = if j.start {
-        (RunStatus::Running, Some(j.now))
-    } else {
-        (RunStatus::Blank, None)
-    };
-    let host_count = j.steps.first().map_or(0, |s| s.tasks.len());
-    let mut tx = s.begin().await?;
-    let job_id: JobId = sqlx::query_scalar(
-        "INSERT INTO jobs (scope_id, name, job_type, launch_mode, operator, status, created_at, \
-         started_at, host_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-    )
-    .bind(j.scope_id)
-    .bind(&j.name)
-    .bind(j.job_type.code())
-    .bind(j.launch_mode.code())
-    .bind(&j.operator)
-    .bind(status.code())
-    .bind(j.now)
-    .bind(started_at)
-    .bind(int(host_count as u64))
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db)?;
-
-    let mut step_ids = Vec::with_capacity(j.steps.len());
-    for (ordinal, new) in j.steps.iter().enumerate() {
-        let started = (new.status == RunStatus::Running).then_some(j.now);
-        let step_id: StepId = sqlx::query_scalar(
-            "INSERT INTO steps (job_id, ordinal, name, step_type, spec, status, attempt, \
-             created_at, started_at, owner, lease_until, host_count) \
-             VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?) RETURNING id",
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn create_job(&self, j: NewJob) -> Result<CreatedJob> {
+        let (status, started_at) = if j.start {
+            (RunStatus::Running, Some(j.now))
+        } else {
+            (RunStatus::Blank, None)
+        };
+        let host_count = j.steps.first().map_or(0, |s| s.tasks.len());
+        let mut tx = self.begin().await?;
+        let job_id: JobId = sqlx::query_scalar(
+            "INSERT INTO jobs (scope_id, name, job_type, launch_mode, operator, status, created_at, \
+             started_at, host_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
-        .bind(job_id)
-        .bind(int(ordinal as u64))
-        .bind(&new.name)
-        .bind(new.step_type.code())
-        .bind(to_json(&new.spec)?)
-        .bind(new.status.code())
+        .bind(j.scope_id)
+        .bind(&j.name)
+        .bind(j.job_type.code())
+        .bind(j.launch_mode.code())
+        .bind(&j.operator)
+        .bind(status.code())
         .bind(j.now)
-        .bind(started)
-        .bind(new.owner.as_deref())
-        .bind(new.lease_until)
-        .bind(int(new.tasks.len() as u64))
+        .bind(started_at)
+        .bind(int(host_count as u64))
         .fetch_one(&mut *tx)
         .await
         .map_err(db)?;
-        insert_tasks(&mut tx, step_id, 0, &new.tasks).await?;
-        step_ids.push(step_id);
+
+        let mut step_ids = Vec::with_capacity(j.steps.len());
+        for (ordinal, new) in j.steps.iter().enumerate() {
+            let started = (new.status == RunStatus::Running).then_some(j.now);
+            let step_id: StepId = sqlx::query_scalar(
+                "INSERT INTO steps (job_id, ordinal, name, step_type, spec, status, attempt, \
+                 created_at, started_at, owner, lease_until, host_count) \
+                 VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(job_id)
+            .bind(int(ordinal as u64))
+            .bind(&new.name)
+            .bind(new.step_type.code())
+            .bind(to_json(&new.spec)?)
+            .bind(new.status.code())
+            .bind(j.now)
+            .bind(started)
+            .bind(new.owner.as_deref())
+            .bind(new.lease_until)
+            .bind(int(new.tasks.len() as u64))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+            insert_tasks(&mut tx, step_id, 0, &new.tasks).await?;
+            step_ids.push(step_id);
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(CreatedJob { job_id, step_ids })
     }
-    tx.commit().await.map_err(db)?;
-    Ok(CreatedJob { job_id, step_ids })
-}
 
-pub(crate) async fn get_job(s: &SqliteStore, id: JobId) -> Result<Option<Job>> {
-    let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ?");
-    let row = sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(&s.read)
+    async fn get_job(&self, id: JobId) -> Result<Option<Job>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(decode::job).transpose()
+    }
+
+    async fn get_steps(&self, job_id: JobId) -> Result<Vec<Step>> {
+        let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE job_id = ? ORDER BY ordinal");
+        let rows = sqlx::query(&sql)
+            .bind(job_id)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db)?;
+        rows.iter().map(decode::step).collect()
+    }
+
+    async fn get_step(&self, id: StepId) -> Result<Option<Step>> {
+        let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db)?;
+        row.as_ref().map(decode::step).transpose()
+    }
+
+    async fn list_jobs(&self, f: &JobFilter, page: Page) -> Result<Paged<Job>> {
+        fetch_page(
+            &self.read,
+            Listing {
+                table: "jobs j",
+                joins: "",
+                columns: JOB_COLUMNS,
+                order_by: "j.id DESC",
+            },
+            page,
+            |qb| push_job_filter(qb, f),
+            decode::job,
+        )
+        .await
+    }
+
+    async fn transition_job(&self, t: &JobTransition) -> Result<bool> {
+        if t.from.is_empty() {
+            return Ok(false);
+        }
+        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE jobs SET status = ");
+        qb.push_bind(t.to.code());
+        qb.push(", started_at = COALESCE(started_at, ")
+            .push_bind(t.started_at)
+            .push(")");
+        if let Some(ended_at) = t.ended_at {
+            qb.push(", ended_at = ").push_bind(ended_at);
+        }
+        qb.push(" WHERE id = ").push_bind(t.job_id);
+        qb.push(" AND status IN ");
+        push_status_list(&mut qb, &t.from);
+        let done = qb.build().execute(&self.write).await.map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn transition_step(&self, t: &StepTransition) -> Result<bool> {
+        if t.from.is_empty() {
+            return Ok(false);
+        }
+        let mut qb = QueryBuilder::<Sqlite>::new("UPDATE steps SET status = ");
+        qb.push_bind(t.to.code());
+        qb.push(", started_at = COALESCE(started_at, ")
+            .push_bind(t.started_at)
+            .push(")");
+        if let Some(ended_at) = t.ended_at {
+            qb.push(", ended_at = ").push_bind(ended_at);
+        }
+        if let Some(owner) = &t.owner {
+            let (owner, lease_until) = match owner {
+                Some((owner, lease_until)) => (Some(owner.clone()), Some(*lease_until)),
+                None => (None, None),
+            };
+            qb.push(", owner = ").push_bind(owner);
+            qb.push(", lease_until = ").push_bind(lease_until);
+        }
+        qb.push(" WHERE id = ").push_bind(t.step_id);
+        qb.push(" AND status IN ");
+        push_status_list(&mut qb, &t.from);
+        let done = qb.build().execute(&self.write).await.map_err(db)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn claim_steps(
+        &self,
+        owner: &str,
+        now: UnixMs,
+        lease_until: UnixMs,
+    ) -> Result<Vec<Step>> {
+        // Status codes are literals so that the partial index `steps_live` applies.
+        let sql = format!(
+            "UPDATE steps SET owner = ?1, lease_until = ?3 \
+             WHERE status IN ({running}, {stopping}) \
+             AND (owner IS NULL OR owner = ?1 OR lease_until IS NULL OR lease_until < ?2) \
+             RETURNING {STEP_COLUMNS}",
+            running = RunStatus::Running.code(),
+            stopping = RunStatus::Stopping.code(),
+        );
+        let rows = sqlx::query(&sql)
+            .bind(owner)
+            .bind(now)
+            .bind(lease_until)
+            .fetch_all(&self.write)
+            .await
+            .map_err(db)?;
+        let mut steps = rows.iter().map(decode::step).collect::<Result<Vec<_>>>()?;
+        steps.sort_by_key(|s| s.id);
+        Ok(steps)
+    }
+
+    async fn renew_leases(&self, owner: &str, lease_until: UnixMs) -> Result<u64> {
+        let done = sqlx::query("UPDATE steps SET lease_until = ? WHERE owner = ?")
+            .bind(lease_until)
+            .bind(owner)
+            .execute(&self.write)
+            .await
+            .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn start_attempt(&self, a: &NewAttempt) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "UPDATE steps SET attempt = attempt + 1, status = ?, started_at = ?, ended_at = NULL, \
+             owner = ?, lease_until = ?, host_count = ? WHERE id = ? AND attempt = ? \
+             RETURNING job_id, attempt",
+        )
+        .bind(a.status.code())
+        .bind(a.now)
+        .bind(&a.owner)
+        .bind(a.lease_until)
+        .bind(int(a.tasks.len() as u64))
+        .bind(a.step_id)
+        .bind(i64::from(a.expected_attempt))
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db)?;
-    row.as_ref().map(decode::job).transpose()
-}
-
-pub(crate) async fn get_steps(s: &SqliteStore, job_id: JobId) -> Result<Vec<Step>> {
-    let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE job_id = ? ORDER BY ordinal");
-    let rows = sqlx::query(&sql)
+        let Some(row) = row else {
+            let current: Option<i64> = sqlx::query_scalar("SELECT attempt FROM steps WHERE id = ?")
+                .bind(a.step_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            return Err(match current {
+                None => Error::NotFound(format!("step {}", a.step_id)),
+                Some(current) => Error::Conflict(format!(
+                    "step {} is at attempt {current}, not {}",
+                    a.step_id, a.expected_attempt
+                )),
+            });
+        };
+        let job_id: JobId = row.i64("job_id")?;
+        let attempt = row.u32("attempt")?;
+        insert_tasks(&mut tx, a.step_id, attempt, &a.tasks).await?;
+        sqlx::query(
+            "UPDATE jobs SET status = ?, ended_at = NULL, started_at = COALESCE(started_at, ?) \
+             WHERE id = ?",
+        )
+        .bind(a.status.code())
+        .bind(a.now)
         .bind(job_id)
-        .fetch_all(&s.read)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
-    rows.iter().map(decode::step).collect()
-}
-
-pub(crate) async fn get_step(s: &SqliteStore, id: StepId) -> Result<Option<Step>> {
-    let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE id = ?");
-    let row = sqlx::query(&sql)
-        .bind(id)
-        .fetch_optional(&s.read)
-        .await
-        .map_err(db)?;
-    row.as_ref().map(decode::step).transpose()
+        tx.commit().await.map_err(db)
+    }
 }
 
 fn push_status_list(qb: &mut QueryBuilder<'_, Sqlite>, statuses: &[RunStatus]) {
@@ -167,159 +318,4 @@ fn push_job_filter(qb: &mut QueryBuilder<'_, Sqlite>, f: &JobFilter) -> Result<(
         .push(")))");
     }
     Ok(())
-}
-
-pub(crate) async fn list_jobs(s: &SqliteStore, f: &JobFilter, page: Page) -> Result<Paged<Job>> {
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM jobs j");
-    push_job_filter(&mut count, f)?;
-    let total: i64 = count
-        .build_query_scalar()
-        .fetch_one(&s.read)
-        .await
-        .map_err(db)?;
-
-    let mut select = QueryBuilder::<Sqlite>::new(format!("SELECT {JOB_COLUMNS} FROM jobs j"));
-    push_job_filter(&mut select, f)?;
-    select
-        .push(" ORDER BY j.id DESC LIMIT ")
-        .push_bind(i64::from(page.length))
-        .push(" OFFSET ")
-        .push_bind(int(page.start));
-    let rows = select.build().fetch_all(&s.read).await.map_err(db)?;
-    Ok(Paged {
-        start: page.start,
-        length: page.length,
-        total: u64::try_from(total).unwrap_or_default(),
-        data: rows.iter().map(decode::job).collect::<Result<_>>()?,
-    })
-}
-
-pub(crate) async fn transition_job(s: &SqliteStore, t: &JobTransition) -> Result<bool> {
-    if t.from.is_empty() {
-        return Ok(false);
-    }
-    let mut qb = QueryBuilder::<Sqlite>::new("UPDATE jobs SET status = ");
-    qb.push_bind(t.to.code());
-    qb.push(", started_at = COALESCE(started_at, ")
-        .push_bind(t.started_at)
-        .push(")");
-    if let Some(ended_at) = t.ended_at {
-        qb.push(", ended_at = ").push_bind(ended_at);
-    }
-    qb.push(" WHERE id = ").push_bind(t.job_id);
-    qb.push(" AND status IN ");
-    push_status_list(&mut qb, &t.from);
-    let done = qb.build().execute(&s.write).await.map_err(db)?;
-    Ok(done.rows_affected() > 0)
-}
-
-pub(crate) async fn transition_step(s: &SqliteStore, t: &StepTransition) -> Result<bool> {
-    if t.from.is_empty() {
-        return Ok(false);
-    }
-    let mut qb = QueryBuilder::<Sqlite>::new("UPDATE steps SET status = ");
-    qb.push_bind(t.to.code());
-    qb.push(", started_at = COALESCE(started_at, ")
-        .push_bind(t.started_at)
-        .push(")");
-    if let Some(ended_at) = t.ended_at {
-        qb.push(", ended_at = ").push_bind(ended_at);
-    }
-    if let Some(owner) = &t.owner {
-        let (owner, lease_until) = match owner {
-            Some((owner, lease_until)) => (Some(owner.clone()), Some(*lease_until)),
-            None => (None, None),
-        };
-        qb.push(", owner = ").push_bind(owner);
-        qb.push(", lease_until = ").push_bind(lease_until);
-    }
-    qb.push(" WHERE id = ").push_bind(t.step_id);
-    qb.push(" AND status IN ");
-    push_status_list(&mut qb, &t.from);
-    let done = qb.build().execute(&s.write).await.map_err(db)?;
-    Ok(done.rows_affected() > 0)
-}
-
-pub(crate) async fn claim_steps(
-    s: &SqliteStore,
-    owner: &str,
-    now: UnixMs,
-    lease_until: UnixMs,
-) -> Result<Vec<Step>> {
-    // Status codes are literals so that the partial index `steps_live` applies.
-    let sql = format!(
-        "UPDATE steps SET owner = ?1, lease_until = ?3 \
-         WHERE status IN ({running}, {stopping}) \
-         AND (owner IS NULL OR owner = ?1 OR lease_until IS NULL OR lease_until < ?2) \
-         RETURNING {STEP_COLUMNS}",
-        running = RunStatus::Running.code(),
-        stopping = RunStatus::Stopping.code(),
-    );
-    let rows = sqlx::query(&sql)
-        .bind(owner)
-        .bind(now)
-        .bind(lease_until)
-        .fetch_all(&s.write)
-        .await
-        .map_err(db)?;
-    let mut steps = rows.iter().map(decode::step).collect::<Result<Vec<_>>>()?;
-    steps.sort_by_key(|s| s.id);
-    Ok(steps)
-}
-
-pub(crate) async fn renew_leases(s: &SqliteStore, owner: &str, lease_until: UnixMs) -> Result<u64> {
-    let done = sqlx::query("UPDATE steps SET lease_until = ? WHERE owner = ?")
-        .bind(lease_until)
-        .bind(owner)
-        .execute(&s.write)
-        .await
-        .map_err(db)?;
-    Ok(done.rows_affected())
-}
-
-pub(crate) async fn start_attempt(s: &SqliteStore, a: &NewAttempt) -> Result<()> {
-    let mut tx = s.begin().await?;
-    let row = sqlx::query(
-        "UPDATE steps SET attempt = attempt + 1, status = ?, started_at = ?, ended_at = NULL, \
-         owner = ?, lease_until = ?, host_count = ? WHERE id = ? AND attempt = ? \
-         RETURNING job_id, attempt",
-    )
-    .bind(a.status.code())
-    .bind(a.now)
-    .bind(&a.owner)
-    .bind(a.lease_until)
-    .bind(int(a.tasks.len() as u64))
-    .bind(a.step_id)
-    .bind(i64::from(a.expected_attempt))
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db)?;
-    let Some(row) = row else {
-        let current: Option<i64> = sqlx::query_scalar("SELECT attempt FROM steps WHERE id = ?")
-            .bind(a.step_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-        return Err(match current {
-            None => Error::NotFound(format!("step {}", a.step_id)),
-            Some(current) => Error::Conflict(format!(
-                "step {} is at attempt {current}, not {}",
-                a.step_id, a.expected_attempt
-            )),
-        });
-    };
-    let job_id: JobId = row.i64("job_id")?;
-    let attempt = row.u32("attempt")?;
-    insert_tasks(&mut tx, a.step_id, attempt, &a.tasks).await?;
-    sqlx::query(
-        "UPDATE jobs SET status = ?, ended_at = NULL, started_at = COALESCE(started_at, ?) \
-         WHERE id = ?",
-    )
-    .bind(a.status.code())
-    .bind(a.now)
-    .bind(job_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(db)?;
-    tx.commit().await.map_err(db)
 }

@@ -6,8 +6,9 @@
 //!
 //! Needs root (it mounts a 4 MiB tmpfs), like the sandbox tests.
 
+use shoal_store::TaskBatch;
 use shoal_store::conformance::{chunk, key, new_job, script_step};
-use shoal_store::{Store, TaskBatch};
+use shoal_store::prelude::*;
 use shoal_store_sqlite::SqliteStore;
 use shoal_types::HostTaskStatus;
 use std::io::Write as _;

@@ -4,7 +4,8 @@
 //! logs) is stored well within the benchmark's budget.
 
 use shoal_store::conformance::{chunk, key, new_job, result, script_step};
-use shoal_store::{HostFilter, NewHost, Page, Store, TaskBatch, TaskUpdate};
+use shoal_store::prelude::*;
+use shoal_store::{HostFilter, NewHost, Page, TaskBatch, TaskUpdate};
 use shoal_store_sqlite::SqliteStore;
 use shoal_types::{AgentStatus, DEFAULT_SCOPE, HostFacts, HostTaskStatus};
 use std::sync::Arc;

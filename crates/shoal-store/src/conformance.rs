@@ -1,8 +1,9 @@
 //! The conformance suite every backend runs against itself.
 //!
-//! Each case is a `pub async fn(&dyn Store)` written once here; a backend stamps the whole
-//! suite into its `tests/conformance.rs` with [`conformance_tests!`](crate::conformance_tests),
-//! which generates one `#[tokio::test]` per case, each on a fresh database:
+//! One module per storage trait (`access`, `hosts`, `jobs`, `tasks`, `files`, `uploads`). Each
+//! case is a `pub async fn(&dyn Store)` written once here; a backend stamps the whole suite into
+//! its `tests/conformance.rs` with [`conformance_tests!`](crate::conformance_tests), which
+//! generates one `#[tokio::test]` per case, each on a fresh database:
 //!
 //! ```text
 //! // Returns the store and a guard that keeps its database alive until the test ends.
@@ -10,47 +11,50 @@
 //! shoal_store::conformance_tests!(make_store);
 //! ```
 //!
-//! The cases panic (they are tests); they use fixed timestamps, never the clock.
+//! The cases panic (they are tests); they use fixed timestamps, never the clock. The suite and
+//! its helpers are compiled only with the `conformance` feature, which backends (and the
+//! server's tests) enable in `[dev-dependencies]`.
 
-mod admin;
+mod access;
 mod files;
 mod hosts;
-mod inventory;
 mod jobs;
-mod results;
-mod runs;
 mod tasks;
 mod uploads;
 
-pub use admin::*;
+pub use access::*;
 pub use files::*;
 pub use hosts::*;
-pub use inventory::*;
 pub use jobs::*;
-pub use results::*;
-pub use runs::*;
 pub use tasks::*;
 pub use uploads::*;
 
+use crate::prelude::*;
 use crate::{
-    CreatedJob, Host, LogChunk, NewHost, NewJob, NewStep, Page, Store, TaskBatch, TaskFilter,
-    TaskKey, TaskResult, TaskRow, TaskUpdate,
+    CreatedJob, Host, LogChunk, NewHost, NewJob, NewStep, Page, TaskBatch, TaskFilter, TaskResult,
+    TaskRow, TaskUpdate,
 };
 use shoal_types::{
     DEFAULT_SCOPE, HostFacts, HostId, HostTaskStatus, JobType, Labels, LaunchMode, RunStatus,
-    ScopeId, StepId, StepType,
+    ScopeId, StepId, StepType, TaskKey,
 };
 
-/// Generates one `#[tokio::test]` per conformance case. `$make` names an async fn returning
-/// `(store, guard)`: a fresh store, and anything that must live as long as the test (a temp
-/// dir, or `()`).
+/// Generates one `#[tokio::test]` per conformance case, in one module per storage trait
+/// (`access::`, `hosts::`, `jobs::`, `tasks::`, `files::`, `uploads::`). `$make` names an async
+/// fn returning `(store, guard)`: a fresh store, and anything that must live as long as the test
+/// (a temp dir, or `()`).
+///
+/// Every `pub async fn case(store: &dyn Store)` under `src/conformance/` must be listed here;
+/// `tests/conformance_list.rs` fails when one is not.
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:path) => {
-        $crate::conformance_tests!(@cases $make;
+        $crate::conformance_tests!(@domain $make; access:
             backend_is_named,
             scopes_default_and_create,
             tokens_find_list_revoke,
+        );
+        $crate::conformance_tests!(@domain $make; hosts:
             hosts_create_and_auth,
             host_connected_bumps_generation,
             set_agent_status_is_fenced_by_generation,
@@ -58,12 +62,16 @@ macro_rules! conformance_tests {
             hosts_filter_and_page,
             hosts_by_ip_and_ids,
             groups_crud,
+        );
+        $crate::conformance_tests!(@domain $make; jobs:
             create_job_and_read_back,
             create_job_with_10000_tasks,
             list_jobs_filters_and_pages,
             transitions_are_compare_and_set,
             claim_and_renew_leases,
             start_attempt_checks_expected_attempt,
+        );
+        $crate::conformance_tests!(@domain $make; tasks:
             apply_task_batch_is_idempotent,
             overlapping_chunks_keep_bytes_once,
             finished_keeps_first_result,
@@ -73,21 +81,29 @@ macro_rules! conformance_tests {
             result_groups_and_counts,
             list_tasks_filters_and_pages,
             open_tasks_lists_non_terminal,
+        );
+        $crate::conformance_tests!(@domain $make; files:
             file_tasks_insert_list_and_conflict,
             file_progress_is_idempotent_and_monotonic,
             file_tasks_in_bulk_and_counts,
+        );
+        $crate::conformance_tests!(@domain $make; uploads:
             uploads_put_is_idempotent,
             uploads_expire_unless_a_live_step_uses_them,
         );
     };
-    (@cases $make:path; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $case() {
-                let (store, _guard) = $make().await;
-                $crate::conformance::$case(&store).await;
-            }
-        )*
+    (@domain $make:path; $domain:ident: $($case:ident),* $(,)?) => {
+        mod $domain {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (store, _guard) = $make().await;
+                    $crate::conformance::$case(&store).await;
+                }
+            )*
+        }
     };
 }
 

@@ -3,6 +3,7 @@
 // chunks) while keeping one a live step references, a fresh one, and chunks still shared.
 
 use super::*;
+use shoal_store::prelude::*;
 use shoal_store_sqlite::SqliteStore;
 
 struct Fixture {

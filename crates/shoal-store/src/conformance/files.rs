@@ -2,9 +2,10 @@
 //! progress, frozen terminal rows, listing with host addresses, paging and counts.
 
 use super::{add_host, labels, one_step_job};
+use crate::prelude::*;
 use crate::{
     Error, FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileProgress, FileStatus, FileTaskFilter,
-    FileTaskKey, FileTaskRow, NewFileTask, Page, Store,
+    FileTaskKey, FileTaskRow, NewFileTask, Page,
 };
 use shoal_types::{DEFAULT_SCOPE, HostId, StepId};
 

@@ -1,7 +1,13 @@
-//! Cases for hosts: enrollment, connection generations, status fencing, labels.
+//! Cases of [`HostStore`](crate::HostStore): enrollment, connection generations, status
+//! fencing, labels; the inventory and groups in `inventory`.
+
+mod inventory;
+
+pub use inventory::*;
 
 use super::{add_host, facts, labels};
-use crate::{AgentStatusChange, Error, NewHost, Store};
+use crate::prelude::*;
+use crate::{AgentStatusChange, Error, NewHost};
 use shoal_types::{AgentStatus, DEFAULT_SCOPE, HostId};
 
 /// A new host holds its facts, starts offline at generation 0, and authenticates by agent id.

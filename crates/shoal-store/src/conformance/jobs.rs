@@ -1,7 +1,13 @@
-//! Cases for jobs and steps: creation (small and 10,000 hosts) and history queries.
+//! Cases of [`JobStore`](crate::JobStore): creation (small and 10,000 hosts) and history
+//! queries; transitions, leases and attempts in `runs`.
+
+mod runs;
+
+pub use runs::*;
 
 use super::{all_tasks, key, new_job, one_step_job, result, script_step, waiting};
-use crate::{Error, JobFilter, JobTransition, Page, Store, TaskBatch, TaskUpdate};
+use crate::prelude::*;
+use crate::{Error, JobFilter, JobTransition, Page, TaskBatch, TaskUpdate};
 use shoal_types::{
     DEFAULT_SCOPE, HostId, HostTaskStatus, JobType, LaunchMode, RunStatus, StepType,
 };

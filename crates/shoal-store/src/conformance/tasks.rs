@@ -1,7 +1,13 @@
-//! Cases for agent reports and logs: idempotent batches, byte-exact logs, first results win.
+//! Cases of [`TaskStore`](crate::TaskStore): idempotent batches, byte-exact logs, first
+//! results win; groups, counts, task lists and open tasks in `results`.
+
+mod results;
+
+pub use results::*;
 
 use super::{all_tasks, apply, chunk, finished, key, one_step_job, read_all, result};
-use crate::{Error, Store, TaskBatch, TaskUpdate};
+use crate::prelude::*;
+use crate::{Error, TaskBatch, TaskUpdate};
 use shoal_types::{HostTaskStatus, TaskKey};
 
 /// Bytes 0..n of a recognisable, non-repeating pattern.

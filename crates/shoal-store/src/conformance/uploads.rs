@@ -2,7 +2,8 @@
 //! rules (an upload a live step uses never expires; one only finished steps use does).
 
 use super::{new_job, script_step, waiting};
-use crate::{Error, NewUpload, StepTransition, Store};
+use crate::prelude::*;
+use crate::{Error, NewUpload, StepTransition};
 use shoal_types::{RunStatus, StepId};
 
 pub fn new_upload(id: &str, now: i64) -> NewUpload {

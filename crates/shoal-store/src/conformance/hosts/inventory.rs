@@ -1,7 +1,9 @@
-//! Cases for the host inventory: listing with filters and pages, lookups by address and id.
+//! Cases for the host inventory: listing with filters and pages, lookups by address and id,
+//! dynamic groups.
 
-use super::{add_host, facts, labels};
-use crate::{HostFilter, Page, Store};
+use crate::conformance::{add_host, facts, labels};
+use crate::prelude::*;
+use crate::{Error, HostFilter, NewGroup, Page};
 use shoal_types::{AgentStatus, DEFAULT_SCOPE, HostId};
 
 fn ids_of(page: &crate::Paged<crate::Host>) -> Vec<HostId> {
@@ -265,4 +267,76 @@ pub async fn hosts_by_ip_and_ids(store: &dyn Store) {
     assert_eq!(ids(got.clone()), vec![h1, h3]);
     assert_eq!(got[0].hostname, "a");
     assert!(store.hosts_by_ids(&[]).await.expect("by ids").is_empty());
+}
+
+/// Groups are created, listed per scope, updated and deleted; names are unique per scope.
+pub async fn groups_crud(store: &dyn Store) {
+    let other = store
+        .create_scope("other", 1_000)
+        .await
+        .expect("create_scope");
+    let web = store
+        .create_group(NewGroup {
+            scope_id: DEFAULT_SCOPE,
+            name: "web".to_string(),
+            selector: "role=web".to_string(),
+            now: 1_000,
+        })
+        .await
+        .expect("create_group");
+    let db = store
+        .create_group(NewGroup {
+            scope_id: other.id,
+            name: "db".to_string(),
+            selector: "role=db".to_string(),
+            now: 1_100,
+        })
+        .await
+        .expect("create_group");
+    assert_eq!(web.selector, "role=web");
+    assert_eq!((web.created_at, web.updated_at), (1_000, 1_000));
+    let dup = store
+        .create_group(NewGroup {
+            scope_id: DEFAULT_SCOPE,
+            name: "web".to_string(),
+            selector: "x=y".to_string(),
+            now: 1_000,
+        })
+        .await;
+    assert!(matches!(dup, Err(Error::Conflict(_))), "{dup:?}");
+
+    assert_eq!(
+        store.list_groups(None).await.expect("list"),
+        vec![web.clone(), db.clone()]
+    );
+    assert_eq!(
+        store.list_groups(Some(other.id)).await.expect("list"),
+        vec![db.clone()]
+    );
+
+    assert!(
+        store
+            .update_group(web.id, "web2", "role=web,env=prod", 2_000)
+            .await
+            .expect("update")
+    );
+    assert!(
+        !store
+            .update_group(9_999_999, "x", "y", 2_000)
+            .await
+            .expect("update")
+    );
+    let got = store
+        .get_group(web.id)
+        .await
+        .expect("get_group")
+        .expect("exists");
+    assert_eq!(got.name, "web2");
+    assert_eq!(got.selector, "role=web,env=prod");
+    assert_eq!((got.created_at, got.updated_at), (1_000, 2_000));
+
+    assert!(store.delete_group(web.id).await.expect("delete"));
+    assert!(!store.delete_group(web.id).await.expect("delete"));
+    assert_eq!(store.get_group(web.id).await.expect("get_group"), None);
+    assert_eq!(store.list_groups(None).await.expect("list"), vec![db]);
 }

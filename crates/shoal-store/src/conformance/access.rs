@@ -1,6 +1,7 @@
-//! Cases for scopes, tokens and dynamic groups.
+//! Cases of [`AccessStore`](crate::AccessStore): scopes and tokens, and the backend's name.
 
-use crate::{Error, NewGroup, NewToken, Store, TokenKind};
+use crate::prelude::*;
+use crate::{Error, NewToken, TokenKind};
 use shoal_types::DEFAULT_SCOPE;
 
 /// `backend()` names one of the two backends.
@@ -99,76 +100,4 @@ pub async fn tokens_find_list_revoke(store: &dyn Store) {
         .expect("find_token")
         .expect("found");
     assert_eq!(untouched.revoked_at, None);
-}
-
-/// Groups are created, listed per scope, updated and deleted; names are unique per scope.
-pub async fn groups_crud(store: &dyn Store) {
-    let other = store
-        .create_scope("other", 1_000)
-        .await
-        .expect("create_scope");
-    let web = store
-        .create_group(NewGroup {
-            scope_id: DEFAULT_SCOPE,
-            name: "web".to_string(),
-            selector: "role=web".to_string(),
-            now: 1_000,
-        })
-        .await
-        .expect("create_group");
-    let db = store
-        .create_group(NewGroup {
-            scope_id: other.id,
-            name: "db".to_string(),
-            selector: "role=db".to_string(),
-            now: 1_100,
-        })
-        .await
-        .expect("create_group");
-    assert_eq!(web.selector, "role=web");
-    assert_eq!((web.created_at, web.updated_at), (1_000, 1_000));
-    let dup = store
-        .create_group(NewGroup {
-            scope_id: DEFAULT_SCOPE,
-            name: "web".to_string(),
-            selector: "x=y".to_string(),
-            now: 1_000,
-        })
-        .await;
-    assert!(matches!(dup, Err(Error::Conflict(_))), "{dup:?}");
-
-    assert_eq!(
-        store.list_groups(None).await.expect("list"),
-        vec![web.clone(), db.clone()]
-    );
-    assert_eq!(
-        store.list_groups(Some(other.id)).await.expect("list"),
-        vec![db.clone()]
-    );
-
-    assert!(
-        store
-            .update_group(web.id, "web2", "role=web,env=prod", 2_000)
-            .await
-            .expect("update")
-    );
-    assert!(
-        !store
-            .update_group(9_999_999, "x", "y", 2_000)
-            .await
-            .expect("update")
-    );
-    let got = store
-        .get_group(web.id)
-        .await
-        .expect("get_group")
-        .expect("exists");
-    assert_eq!(got.name, "web2");
-    assert_eq!(got.selector, "role=web,env=prod");
-    assert_eq!((got.created_at, got.updated_at), (1_000, 2_000));
-
-    assert!(store.delete_group(web.id).await.expect("delete"));
-    assert!(!store.delete_group(web.id).await.expect("delete"));
-    assert_eq!(store.get_group(web.id).await.expect("get_group"), None);
-    assert_eq!(store.list_groups(None).await.expect("list"), vec![db]);
 }

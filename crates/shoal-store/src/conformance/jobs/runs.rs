@@ -1,9 +1,10 @@
 //! Cases for running jobs and steps: compare-and-set transitions, leases, new attempts.
 
-use super::{
+use crate::conformance::{
     add_host, all_tasks, key, labels, new_job, one_step_job, result, script_step, waiting,
 };
-use crate::{Error, JobTransition, NewAttempt, StepTransition, Store, TaskBatch, TaskUpdate};
+use crate::prelude::*;
+use crate::{Error, JobTransition, NewAttempt, StepTransition, TaskBatch, TaskUpdate};
 use shoal_types::{DEFAULT_SCOPE, HostId, HostTaskStatus, RunStatus};
 
 /// Job and step transitions are compare-and-set; timestamps and leases change as asked.

@@ -1,7 +1,10 @@
 //! Cases for results: groups, counts, filtered task lists, open tasks.
 
-use super::{add_host, apply, chunk, finished, key, labels, one_step_job, result, task_filter};
-use crate::{GroupBy, GroupKey, Page, Store, TaskBatch, TaskFilter, TaskUpdate};
+use crate::conformance::{
+    add_host, apply, chunk, finished, key, labels, one_step_job, result, task_filter,
+};
+use crate::prelude::*;
+use crate::{GroupBy, GroupKey, Page, TaskBatch, TaskFilter, TaskUpdate};
 use shoal_types::{DEFAULT_SCOPE, HostId, HostTaskStatus, StepId, TaskKey};
 
 fn group(
