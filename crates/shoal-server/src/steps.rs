@@ -7,7 +7,7 @@ use crate::active::{Payload, RunningStep, TaskSlot};
 use crate::app::App;
 use crate::clock::now_ms;
 use shoal_engine::{Action, Command, Decision, JobState, Lease, StepState, Transition};
-use shoal_store::{AgentStatusChange, JobFilter, JobTransition, NewAttempt, Page, StepTransition};
+use shoal_store::{AgentStatusChange, JobTransition, NewAttempt, StepTransition};
 use shoal_types::api::{JobEvent, StatusCount};
 use shoal_types::{AgentStatus, HostTaskStatus, JobId, RunStatus, StepId, StepSpec};
 use std::sync::Arc;
@@ -338,7 +338,7 @@ pub async fn recover(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Live jobs read per pass of [`resume_stalled`].
+/// Stalled jobs carried on per pass of [`resume_stalled`].
 const RESUME_BATCH: u32 = 1000;
 
 /// Carries on live jobs none of whose steps is live: a server stopped (or a store call failed)
@@ -346,37 +346,16 @@ const RESUME_BATCH: u32 = 1000;
 /// should have followed; transitions are compare-and-set, so a job some other server (or this
 /// one) is moving on right now is moved on once. Returns how many jobs moved.
 pub async fn resume_stalled(app: &App) -> shoal_store::Result<usize> {
-    let filter = JobFilter {
-        statuses: RunStatus::LIVE.to_vec(),
-        ..JobFilter::default()
-    };
-    let page = Page {
-        start: 0,
-        length: RESUME_BATCH,
-    };
-    // Jobs with a step running here are not stalled; skip them without reading their steps.
-    let here: std::collections::HashSet<JobId> = app
-        .active
-        .step_ids()
-        .into_iter()
-        .filter_map(|id| app.active.job_of(id))
-        .collect();
     let mut moved = 0;
-    for job in app.store.list_jobs(&filter, page).await?.data {
-        if here.contains(&job.id) {
-            continue;
-        }
-        let state = job_state(app, job.id).await?;
+    for job_id in app.store.stalled_jobs(RESUME_BATCH).await? {
+        let state = job_state(app, job_id).await?;
         let Ok(decision) = shoal_engine::decide(&state, Command::Resume) else {
             continue;
         };
         if decision.transitions.is_empty() {
             continue;
         }
-        tracing::info!(
-            job_id = job.id,
-            "carrying on a job that stalled between steps"
-        );
+        tracing::info!(job_id, "carrying on a job that stalled between steps");
         execute(app, &state, decision).await?;
         moved += 1;
     }

@@ -232,6 +232,28 @@ impl JobStore for PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn stalled_jobs(&self, limit: u32) -> Result<Vec<JobId>> {
+        let mut q = sqlx::query_scalar::<_, i64>(
+            "SELECT j.id FROM jobs j WHERE j.status IN ($1, $2, $3, $4) AND NOT EXISTS \
+             (SELECT 1 FROM steps s WHERE s.job_id = j.id AND s.status IN ($5, $6, $7)) \
+             ORDER BY j.id LIMIT $8",
+        );
+        for status in RunStatus::LIVE {
+            q = q.bind(status.code());
+        }
+        for status in [
+            RunStatus::Running,
+            RunStatus::Stopping,
+            RunStatus::WaitingUser,
+        ] {
+            q = q.bind(status.code());
+        }
+        q.bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)
+    }
+
     async fn start_attempt(&self, a: &NewAttempt) -> Result<()> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(

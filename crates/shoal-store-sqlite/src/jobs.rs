@@ -228,6 +228,28 @@ impl JobStore for SqliteStore {
         Ok(done.rows_affected())
     }
 
+    async fn stalled_jobs(&self, limit: u32) -> Result<Vec<JobId>> {
+        let mut q = sqlx::query_scalar::<_, i64>(
+            "SELECT j.id FROM jobs j WHERE j.status IN (?, ?, ?, ?) AND NOT EXISTS \
+             (SELECT 1 FROM steps s WHERE s.job_id = j.id AND s.status IN (?, ?, ?)) \
+             ORDER BY j.id LIMIT ?",
+        );
+        for status in RunStatus::LIVE {
+            q = q.bind(status.code());
+        }
+        for status in [
+            RunStatus::Running,
+            RunStatus::Stopping,
+            RunStatus::WaitingUser,
+        ] {
+            q = q.bind(status.code());
+        }
+        q.bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db)
+    }
+
     async fn start_attempt(&self, a: &NewAttempt) -> Result<()> {
         let mut tx = self.begin().await?;
         let row = sqlx::query(

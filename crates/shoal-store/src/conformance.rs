@@ -70,6 +70,7 @@ macro_rules! conformance_tests {
             transitions_are_compare_and_set,
             claim_and_renew_leases,
             start_attempt_checks_expected_attempt,
+            stalled_jobs_have_no_live_step,
         );
         $crate::conformance_tests!(@domain $make; tasks:
             apply_task_batch_is_idempotent,

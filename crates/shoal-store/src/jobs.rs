@@ -29,6 +29,10 @@ pub trait JobStore: Send + Sync {
     -> Result<Vec<Step>>;
     /// Extends the lease of every step `owner` holds.
     async fn renew_leases(&self, owner: &str, lease_until: UnixMs) -> Result<u64>;
+    /// Live jobs (see [`crate::LIVE_RUN_STATUSES`]) none of whose steps is running, stopping
+    /// or waiting for a user, oldest first, at most `limit`: jobs whose next move was lost
+    /// between two transitions.
+    async fn stalled_jobs(&self, limit: u32) -> Result<Vec<JobId>>;
 
     /// Starts a new attempt of a step: bumps the step's attempt, inserts the task rows given
     /// (batched) and sets the step (and its job) running. Fails with `Conflict` if the step's

@@ -331,3 +331,37 @@ pub async fn start_attempt_checks_expected_attempt(store: &dyn Store) {
         vec![key(step_id, 1, h)]
     );
 }
+
+/// A live job none of whose steps is live is stalled; a job with a live step, or an ended
+/// job, is not. Oldest first, at most the limit.
+pub async fn stalled_jobs_have_no_live_step(store: &dyn Store) {
+    let step = |status| {
+        let mut s = script_step("s", waiting(&[]));
+        s.status = status;
+        s
+    };
+    let job = |steps| async move { store.create_job(new_job("j", steps)).await.expect("job") };
+    let between = job(vec![step(RunStatus::Success), step(RunStatus::Blank)]).await;
+    let running = job(vec![step(RunStatus::Success), step(RunStatus::Running)]).await;
+    let ended = job(vec![step(RunStatus::Fail), step(RunStatus::Blank)]).await;
+    let stopping = job(vec![step(RunStatus::Stopping)]).await;
+    let after_stop = job(vec![step(RunStatus::StopSuccess)]).await;
+    // `ended` has ended its job too; `after_stop`'s job is still live.
+    let end = JobTransition {
+        job_id: ended.job_id,
+        from: RunStatus::LIVE.to_vec(),
+        to: RunStatus::Fail,
+        started_at: None,
+        ended_at: Some(Some(20_000)),
+    };
+    assert!(store.transition_job(&end).await.expect("transition"));
+    let _ = (running, stopping);
+    assert_eq!(
+        store.stalled_jobs(10).await.expect("stalled"),
+        vec![between.job_id, after_stop.job_id]
+    );
+    assert_eq!(
+        store.stalled_jobs(1).await.expect("stalled"),
+        vec![between.job_id]
+    );
+}
