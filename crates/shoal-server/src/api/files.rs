@@ -2,6 +2,7 @@
 //! transfers (validated, then started by `transfer::start`), and a step's per-file results.
 
 use super::ApiError;
+use super::convert::IntoApi as _;
 use super::extract::{Json, Launch, Path, Query};
 use super::hosts::page;
 use super::jobs::{AttemptQuery, step_attempt};
@@ -13,11 +14,12 @@ use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
-use shoal_store::{
-    FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileStatus, FileTaskFilter, FileTaskRow, Paged, Upload,
+use serde::Deserialize;
+use shoal_store::{FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileStatus, FileTaskFilter};
+use shoal_types::api::{
+    FileCount, FileTaskRow, FileTransferRequest, FileTransferResponse, FilesSummary, Paged, Upload,
+    UploadResponse,
 };
-use shoal_types::api::{ExecuteScriptResponse, FileTransferRequest, UploadResponse};
 use shoal_types::{HostId, StepId};
 
 #[derive(Deserialize)]
@@ -78,7 +80,7 @@ pub async fn get_upload(
     app.store
         .get_upload(&id.to_ascii_lowercase())
         .await?
-        .map(axum::Json)
+        .map(|u| axum::Json(u.into_api()))
         .ok_or_else(|| ApiError::not_found(format!("no upload {id:?}")))
 }
 
@@ -88,11 +90,16 @@ pub async fn transfer(
     Extension(caller): Extension<Caller>,
     Launch(mode): Launch,
     Json(req): Json<FileTransferRequest>,
-) -> Result<axum::Json<ExecuteScriptResponse>, ApiError> {
+) -> Result<axum::Json<FileTransferResponse>, ApiError> {
     let validated = crate::transfer::validate::validate(&app, &caller, req).await?;
-    Ok(axum::Json(
-        crate::transfer::start(&app, &caller, mode, validated).await?,
-    ))
+    let started = crate::transfer::start(&app, &caller, mode, validated).await?;
+    Ok(axum::Json(FileTransferResponse {
+        job_instance_id: started.job_instance_id,
+        job_instance_name: started.job_instance_name,
+        step_instance_id: started.step_instance_id,
+        host_count: started.host_count,
+        abnormal_count: started.abnormal_count,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -144,7 +151,8 @@ pub async fn list(
     Ok(axum::Json(
         app.store
             .list_file_tasks(&filter, page(q.start, q.length, 100)?)
-            .await?,
+            .await?
+            .into_api(),
     ))
 }
 
@@ -161,22 +169,6 @@ fn file_status(s: &str) -> Result<FileStatus, ApiError> {
             "unknown file status {s:?}; use 1-5 or waiting, uploading, downloading, success, failed"
         ))
     })
-}
-
-#[derive(Serialize)]
-pub struct FileCount {
-    status: FileStatus,
-    count: u64,
-}
-
-/// `GET /api/v1/steps/{id}/files/summary`: download-side file counts by status.
-#[derive(Serialize)]
-pub struct FilesSummary {
-    step_instance_id: StepId,
-    attempt: u32,
-    /// Files (per target) in all.
-    total: u64,
-    counts: Vec<FileCount>,
 }
 
 pub async fn summary(

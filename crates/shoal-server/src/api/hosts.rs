@@ -1,14 +1,16 @@
 //! Hosts, labels, dynamic groups and target previews.
 
 use super::ApiError;
+use super::convert::IntoApi as _;
 use super::extract::{Json, Path, Query};
 use crate::app::App;
 use crate::clock::now_ms;
 use axum::extract::State;
 use serde::Deserialize;
-use shoal_store::{Group, Host, HostFilter, NewGroup, Page, Paged};
+use shoal_store::{HostFilter, NewGroup, Page};
 use shoal_types::api::{
-    GroupRequest, HostSummary, PreviewRequest, PreviewResponse, SetLabelsRequest,
+    Group, GroupRequest, Host, HostSummary, Paged, PreviewRequest, PreviewResponse,
+    SetLabelsRequest,
 };
 use shoal_types::{AgentStatus, DEFAULT_SCOPE, HostId, Labels, ScopeId};
 
@@ -99,7 +101,8 @@ pub async fn list(
     Ok(axum::Json(
         app.store
             .list_hosts(&filter, page(q.start, q.length, 100)?)
-            .await?,
+            .await?
+            .into_api(),
     ))
 }
 
@@ -134,7 +137,7 @@ pub async fn get(
         .get_host(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no host {id}")))?;
-    Ok(axum::Json(host))
+    Ok(axum::Json(host.into_api()))
 }
 
 fn validate_labels(labels: &Labels) -> Result<(), ApiError> {
@@ -187,7 +190,9 @@ pub async fn list_groups(
     State(app): State<App>,
     Query(q): Query<ScopeQuery>,
 ) -> Result<axum::Json<Vec<Group>>, ApiError> {
-    Ok(axum::Json(app.store.list_groups(q.scope_id).await?))
+    Ok(axum::Json(
+        app.store.list_groups(q.scope_id).await?.into_api(),
+    ))
 }
 
 fn validate_group(req: &GroupRequest) -> Result<(), ApiError> {
@@ -215,7 +220,7 @@ pub async fn create_group(
         .create_group(g)
         .await
         .map_err(|e| group_conflict(e, req.name.trim(), scope_id))?;
-    Ok(axum::Json(group))
+    Ok(axum::Json(group.into_api()))
 }
 
 /// A store error for a group write, with a duplicate name said in our words.
@@ -238,7 +243,7 @@ pub async fn get_group(
         .get_group(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no group {id}")))?;
-    Ok(axum::Json(g))
+    Ok(axum::Json(g.into_api()))
 }
 
 pub async fn update_group(

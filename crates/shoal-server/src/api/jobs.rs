@@ -2,6 +2,7 @@
 //! terminate and retry operations.
 
 use super::ApiError;
+use super::convert::IntoApi as _;
 use super::extract::{Json, Launch, Path, Query};
 use super::hosts::page;
 use crate::app::App;
@@ -10,12 +11,10 @@ use axum::Extension;
 use axum::extract::State;
 use base64::Engine as _;
 use serde::Deserialize;
-use shoal_store::{
-    GroupBy, GroupKey, Job, JobFilter, Paged, ResultGroup, Step, TaskFilter, TaskRow,
-};
+use shoal_store::{GroupBy, GroupKey, JobFilter, TaskFilter, TaskRow};
 use shoal_types::api::{
-    ExecuteScriptRequest, ExecuteScriptResponse, JobDetail, LogResponse, RetryRequest,
-    RetryResponse, StatusCount, StepDetail,
+    self, ExecuteScriptRequest, ExecuteScriptResponse, JobDetail, LogResponse, Paged, ResultGroups,
+    RetryRequest, RetryResponse, StatusCount, StepDetail, TerminateResponse,
 };
 use shoal_types::{HostId, HostTaskStatus, JobId, RunStatus, ScopeId, StepId, TaskKey};
 
@@ -51,7 +50,7 @@ pub struct JobQuery {
 pub async fn list(
     State(app): State<App>,
     Query(q): Query<JobQuery>,
-) -> Result<axum::Json<Paged<Job>>, ApiError> {
+) -> Result<axum::Json<Paged<api::Job>>, ApiError> {
     let mut statuses = Vec::new();
     for part in q
         .status
@@ -92,14 +91,15 @@ pub async fn list(
     Ok(axum::Json(
         app.store
             .list_jobs(&filter, page(q.start, q.length, 20)?)
-            .await?,
+            .await?
+            .into_api(),
     ))
 }
 
 pub async fn detail(
     State(app): State<App>,
     Path(id): Path<JobId>,
-) -> Result<axum::Json<JobDetail<Job, Step>>, ApiError> {
+) -> Result<axum::Json<JobDetail>, ApiError> {
     let job = app
         .store
         .get_job(id)
@@ -114,11 +114,14 @@ pub async fn detail(
             .into_iter()
             .map(|(status, count)| StatusCount { status, count })
             .collect();
-        steps.push(StepDetail { step, counts });
+        steps.push(StepDetail {
+            step: step.into_api(),
+            counts,
+        });
     }
     let finished = job.status.is_terminal();
     Ok(axum::Json(JobDetail {
-        job,
+        job: job.into_api(),
         finished,
         steps,
     }))
@@ -127,9 +130,11 @@ pub async fn detail(
 pub async fn terminate(
     State(app): State<App>,
     Path(id): Path<JobId>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<TerminateResponse>, ApiError> {
     crate::jobs::terminate(&app, id).await?;
-    Ok(axum::Json(serde_json::json!({ "job_instance_id": id })))
+    Ok(axum::Json(TerminateResponse {
+        job_instance_id: id,
+    }))
 }
 
 /// The attempt asked for (default: the step's current one); NOT_FOUND for an unknown step,
@@ -183,7 +188,7 @@ pub async fn hosts(
     State(app): State<App>,
     Path(id): Path<StepId>,
     Query(q): Query<HostsQuery>,
-) -> Result<axum::Json<Paged<TaskRow>>, ApiError> {
+) -> Result<axum::Json<Paged<api::TaskRow>>, ApiError> {
     let attempt = step_attempt(&app, id, q.attempt).await?;
     let statuses = q
         .status
@@ -214,7 +219,8 @@ pub async fn hosts(
     Ok(axum::Json(
         app.store
             .list_tasks(&filter, page(q.start, q.length, 100)?)
-            .await?,
+            .await?
+            .into_api(),
     ))
 }
 
@@ -222,13 +228,6 @@ pub async fn hosts(
 #[serde(deny_unknown_fields)]
 pub struct AttemptQuery {
     pub(super) attempt: Option<u32>,
-}
-
-#[derive(serde::Serialize)]
-pub struct Groups {
-    attempt: u32,
-    by: GroupBy,
-    groups: Vec<ResultGroup>,
 }
 
 #[derive(Deserialize)]
@@ -243,7 +242,7 @@ pub async fn groups(
     State(app): State<App>,
     Path(id): Path<StepId>,
     Query(q): Query<GroupsQuery>,
-) -> Result<axum::Json<Groups>, ApiError> {
+) -> Result<axum::Json<ResultGroups>, ApiError> {
     let by = match q.by.as_deref() {
         None | Some("" | "status") => GroupBy::Status,
         Some("output") => GroupBy::Output,
@@ -254,10 +253,10 @@ pub async fn groups(
         }
     };
     let attempt = step_attempt(&app, id, q.attempt).await?;
-    Ok(axum::Json(Groups {
+    Ok(axum::Json(ResultGroups {
         attempt,
-        by,
-        groups: app.store.result_groups(id, attempt, by).await?,
+        by: by.into_api(),
+        groups: app.store.result_groups(id, attempt, by).await?.into_api(),
     }))
 }
 

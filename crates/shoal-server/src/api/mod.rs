@@ -2,6 +2,7 @@
 //! error contract, and the handlers, one module per resource.
 
 mod console;
+mod convert;
 mod error;
 mod events;
 mod extract;
