@@ -22,7 +22,8 @@ use shoal_types::api::{
 };
 use shoal_types::{HostId, StepId};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     name: String,
@@ -31,6 +32,9 @@ pub struct UploadQuery {
     access_token: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/uploads", tag = "files", params(UploadQuery),
+    request_body(content = String, content_type = "application/octet-stream", description = "The raw content (any bytes)"),
+    responses((status = 200, description = "Stored (content-addressed)", body = UploadResponse)))]
 /// `POST /api/v1/uploads?name=NAME`, the raw content as the body (streamed; the upload limit
 /// applies, not the API's body limit).
 pub async fn upload(
@@ -72,6 +76,9 @@ pub async fn upload(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/uploads/{id}", tag = "files",
+    params(("id" = String, Path, description = "upload id: hex BLAKE3 of the content")),
+    responses((status = 200, description = "The upload", body = Upload)))]
 /// `GET /api/v1/uploads/{id}`: the stored record.
 pub async fn get_upload(
     State(app): State<App>,
@@ -84,6 +91,9 @@ pub async fn get_upload(
         .ok_or_else(|| ApiError::not_found(format!("no upload {id:?}")))
 }
 
+#[utoipa::path(post, path = "/api/v1/file-transfers", tag = "files", params(("x-shoal-client" = Option<String>, Header, description = "`console` marks a launch from the web console; anything else is an API launch")),
+    request_body = FileTransferRequest,
+    responses((status = 200, description = "The job started", body = FileTransferResponse)))]
 /// `POST /api/v1/file-transfers`.
 pub async fn transfer(
     State(app): State<App>,
@@ -102,7 +112,8 @@ pub async fn transfer(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FilesQuery {
     attempt: Option<u32>,
@@ -115,6 +126,8 @@ pub struct FilesQuery {
     length: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/steps/{id}/files", tag = "files", params(("id" = i64, Path, description = "step id"), FilesQuery),
+    responses((status = 200, description = "A page of per-file rows", body = Paged<FileTaskRow>)))]
 /// `GET /api/v1/steps/{id}/files`: per-file transfer rows of one attempt.
 pub async fn list(
     State(app): State<App>,
@@ -171,6 +184,9 @@ fn file_status(s: &str) -> Result<FileStatus, ApiError> {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/steps/{id}/files/summary", tag = "files",
+    params(("id" = i64, Path, description = "step id"), AttemptQuery),
+    responses((status = 200, description = "Download-side file counts by status", body = FilesSummary)))]
 pub async fn summary(
     State(app): State<App>,
     Path(id): Path<StepId>,

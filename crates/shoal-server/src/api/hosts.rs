@@ -14,7 +14,8 @@ use shoal_types::api::{
 };
 use shoal_types::{AgentStatus, DEFAULT_SCOPE, HostId, Labels, ScopeId};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HostQuery {
     scope_id: Option<ScopeId>,
@@ -42,6 +43,8 @@ pub fn page(start: Option<u64>, length: Option<u32>, default: u32) -> Result<Pag
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", params(HostQuery),
+    responses((status = 200, description = "A page of hosts", body = Paged<Host>)))]
 pub async fn list(
     State(app): State<App>,
     Query(q): Query<HostQuery>,
@@ -106,12 +109,15 @@ pub async fn list(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeQuery {
     scope_id: Option<ScopeId>,
 }
 
+#[utoipa::path(get, path = "/api/v1/hosts/summary", tag = "hosts", params(ScopeQuery),
+    responses((status = 200, description = "Host counts by agent status", body = HostSummary)))]
 pub async fn summary(
     State(app): State<App>,
     Query(q): Query<ScopeQuery>,
@@ -128,6 +134,8 @@ pub async fn summary(
     Ok(axum::Json(s))
 }
 
+#[utoipa::path(get, path = "/api/v1/hosts/{id}", tag = "hosts", params(("id" = i64, Path, description = "host id")),
+    responses((status = 200, description = "The host", body = Host)))]
 pub async fn get(
     State(app): State<App>,
     Path(id): Path<HostId>,
@@ -163,6 +171,9 @@ fn validate_labels(labels: &Labels) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(put, path = "/api/v1/hosts/{id}/labels", tag = "hosts", params(("id" = i64, Path, description = "host id")),
+    request_body = SetLabelsRequest,
+    responses((status = 200, description = "The host with its new labels", body = Host)))]
 pub async fn set_labels(
     State(app): State<App>,
     Path(id): Path<HostId>,
@@ -175,6 +186,8 @@ pub async fn set_labels(
     get(State(app), Path(id)).await
 }
 
+#[utoipa::path(post, path = "/api/v1/hosts/{id}/revoke", tag = "hosts", params(("id" = i64, Path, description = "host id")),
+    responses((status = 200, description = "The revoked host (its agent is disconnected)", body = Host)))]
 pub async fn revoke(
     State(app): State<App>,
     Path(id): Path<HostId>,
@@ -186,6 +199,8 @@ pub async fn revoke(
     get(State(app), Path(id)).await
 }
 
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(ScopeQuery),
+    responses((status = 200, description = "Dynamic groups", body = Vec<Group>)))]
 pub async fn list_groups(
     State(app): State<App>,
     Query(q): Query<ScopeQuery>,
@@ -202,6 +217,8 @@ fn validate_group(req: &GroupRequest) -> Result<(), ApiError> {
     crate::targets::parse_selector(&req.selector).map(|_| ())
 }
 
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = GroupRequest,
+    responses((status = 200, description = "The new group", body = Group)))]
 pub async fn create_group(
     State(app): State<App>,
     Json(req): Json<GroupRequest>,
@@ -234,6 +251,8 @@ fn group_conflict(e: shoal_store::Error, name: &str, scope_id: ScopeId) -> ApiEr
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path, description = "group id")),
+    responses((status = 200, description = "The group", body = Group)))]
 pub async fn get_group(
     State(app): State<App>,
     Path(id): Path<i64>,
@@ -246,6 +265,9 @@ pub async fn get_group(
     Ok(axum::Json(g.into_api()))
 }
 
+#[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path, description = "group id")),
+    request_body = GroupRequest,
+    responses((status = 200, description = "The updated group", body = Group)))]
 pub async fn update_group(
     State(app): State<App>,
     Path(id): Path<i64>,
@@ -268,6 +290,8 @@ pub async fn update_group(
     get_group(State(app), Path(id)).await
 }
 
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path, description = "group id")),
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete_group(
     State(app): State<App>,
     Path(id): Path<i64>,
@@ -279,6 +303,8 @@ pub async fn delete_group(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/targets/preview", tag = "hosts", request_body = PreviewRequest,
+    responses((status = 200, description = "What the targets resolve to now", body = PreviewResponse)))]
 pub async fn preview(
     State(app): State<App>,
     Json(req): Json<PreviewRequest>,

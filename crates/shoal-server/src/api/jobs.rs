@@ -21,6 +21,9 @@ use shoal_types::{HostId, HostTaskStatus, JobId, RunStatus, ScopeId, StepId, Tas
 /// Largest log slice one request returns.
 const LOG_PAGE_MAX: u64 = 1024 * 1024;
 
+#[utoipa::path(post, path = "/api/v1/script-executions", tag = "jobs", params(("x-shoal-client" = Option<String>, Header, description = "`console` marks a launch from the web console; anything else is an API launch")),
+    request_body = ExecuteScriptRequest,
+    responses((status = 200, description = "The job started", body = ExecuteScriptResponse)))]
 pub async fn execute_script(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
@@ -32,7 +35,8 @@ pub async fn execute_script(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobQuery {
     scope_id: Option<ScopeId>,
@@ -47,6 +51,8 @@ pub struct JobQuery {
     length: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobQuery),
+    responses((status = 200, description = "A page of jobs, newest first", body = Paged<api::Job>)))]
 pub async fn list(
     State(app): State<App>,
     Query(q): Query<JobQuery>,
@@ -96,6 +102,8 @@ pub async fn list(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "The job with its steps and their task counts", body = JobDetail)))]
 pub async fn detail(
     State(app): State<App>,
     Path(id): Path<JobId>,
@@ -127,6 +135,8 @@ pub async fn detail(
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/terminate", tag = "jobs", params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "Terminating", body = TerminateResponse)))]
 pub async fn terminate(
     State(app): State<App>,
     Path(id): Path<JobId>,
@@ -159,7 +169,8 @@ pub(super) async fn step_attempt(
     Ok(attempt)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HostsQuery {
     attempt: Option<u32>,
@@ -184,6 +195,8 @@ fn host_status(code: &str) -> Result<HostTaskStatus, ApiError> {
         .ok_or_else(|| ApiError::invalid(format!("unknown host status code {n}")))
 }
 
+#[utoipa::path(get, path = "/api/v1/steps/{id}/hosts", tag = "steps", params(("id" = i64, Path, description = "step id"), HostsQuery),
+    responses((status = 200, description = "A page of per-host results", body = Paged<api::TaskRow>)))]
 pub async fn hosts(
     State(app): State<App>,
     Path(id): Path<StepId>,
@@ -224,13 +237,15 @@ pub async fn hosts(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptQuery {
     pub(super) attempt: Option<u32>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GroupsQuery {
     attempt: Option<u32>,
@@ -238,6 +253,8 @@ pub struct GroupsQuery {
     by: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/steps/{id}/groups", tag = "steps", params(("id" = i64, Path, description = "step id"), GroupsQuery),
+    responses((status = 200, description = "Result groups, largest first", body = ResultGroups)))]
 pub async fn groups(
     State(app): State<App>,
     Path(id): Path<StepId>,
@@ -260,7 +277,8 @@ pub async fn groups(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     attempt: Option<u32>,
@@ -268,6 +286,9 @@ pub struct LogQuery {
     limit: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/steps/{id}/hosts/{host_id}/log", tag = "steps",
+    params(("id" = i64, Path, description = "step id"), ("host_id" = i64, Path, description = "host id"), LogQuery),
+    responses((status = 200, description = "A page of the host's output", body = LogResponse)))]
 pub async fn log(
     State(app): State<App>,
     Path((id, host_id)): Path<(StepId, HostId)>,
@@ -331,6 +352,9 @@ async fn find_task(app: &App, filter: &TaskFilter, host_id: HostId) -> Result<Ta
     })
 }
 
+#[utoipa::path(post, path = "/api/v1/steps/{id}/retry", tag = "steps", params(("id" = i64, Path, description = "step id")),
+    request_body = RetryRequest,
+    responses((status = 200, description = "The new attempt started", body = RetryResponse)))]
 pub async fn retry(
     State(app): State<App>,
     Path(id): Path<StepId>,

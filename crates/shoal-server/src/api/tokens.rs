@@ -14,6 +14,8 @@ use shoal_types::api::{
     CreateScopeRequest, CreateTokenRequest, CreateTokenResponse, ErrorCode, Scope, Token, WhoAmI,
 };
 
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "tokens",
+    responses((status = 200, description = "The token of the request", body = WhoAmI)))]
 pub async fn whoami(Extension(caller): Extension<Caller>) -> axum::Json<WhoAmI> {
     axum::Json(WhoAmI {
         token_id: caller.token_id,
@@ -21,10 +23,14 @@ pub async fn whoami(Extension(caller): Extension<Caller>) -> axum::Json<WhoAmI> 
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/scopes", tag = "scopes",
+    responses((status = 200, description = "Every scope", body = Vec<Scope>)))]
 pub async fn list_scopes(State(app): State<App>) -> Result<axum::Json<Vec<Scope>>, ApiError> {
     Ok(axum::Json(app.store.list_scopes().await?.into_api()))
 }
 
+#[utoipa::path(post, path = "/api/v1/scopes", tag = "scopes", request_body = CreateScopeRequest,
+    responses((status = 200, description = "The new scope", body = Scope)))]
 pub async fn create_scope(
     State(app): State<App>,
     Json(req): Json<CreateScopeRequest>,
@@ -60,10 +66,14 @@ pub async fn check_scope(app: &App, scope_id: i64) -> Result<(), ApiError> {
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+    responses((status = 200, description = "Every token (never a secret)", body = Vec<Token>)))]
 pub async fn list(State(app): State<App>) -> Result<axum::Json<Vec<Token>>, ApiError> {
     Ok(axum::Json(app.store.list_tokens().await?.into_api()))
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateTokenRequest,
+    responses((status = 200, description = "The new token with its secret, shown once", body = CreateTokenResponse)))]
 pub async fn create(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
@@ -132,6 +142,8 @@ pub async fn issue(
     Ok((secret, record))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path, description = "token id")),
+    responses((status = 204, description = "Revoked")))]
 pub async fn revoke(
     State(app): State<App>,
     Path(id): Path<i64>,
