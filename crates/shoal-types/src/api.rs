@@ -229,6 +229,7 @@ pub struct CreateTokenResponse {
     pub kind: String,
     /// The secret. Shown once; only its hash is stored.
     pub token: String,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub expires_at: Option<UnixMs>,
 }
 

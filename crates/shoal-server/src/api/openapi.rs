@@ -130,12 +130,64 @@ impl Modify for Contract {
 
 /// The description as pretty JSON, ending in a newline (as committed in `web/openapi.json`).
 pub fn openapi() -> String {
-    let doc = ApiDoc::openapi();
-    let mut text = doc
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut doc = match serde_json::to_value(ApiDoc::openapi()) {
+        Ok(doc) => doc,
+        Err(e) => return format!("{{\"error\": \"{e}\"}}\n"),
+    };
+    inline_aliases(&mut doc);
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Fields typed with an alias (`HostId` is `i64`, `Labels` a `BTreeMap`) come out of utoipa
+/// as references to components named after the aliased type (`i64`, `BTreeMap`); they are
+/// written in place instead, as fields typed `i64` directly are.
+fn inline_aliases(doc: &mut serde_json::Value) {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return;
+    };
+    let is_alias =
+        |name: &str| name == "BTreeMap" || name.starts_with(|c: char| c.is_ascii_lowercase());
+    let names: Vec<String> = schemas.keys().filter(|n| is_alias(n)).cloned().collect();
+    let mut aliases = serde_json::Map::new();
+    for name in names {
+        if let Some(schema) = schemas.remove(&name) {
+            aliases.insert(name, schema);
+        }
+    }
+    replace_refs(doc, &aliases);
+}
+
+fn replace_refs(v: &mut serde_json::Value, aliases: &serde_json::Map<String, serde_json::Value>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            let target = map
+                .get("$ref")
+                .and_then(|r| r.as_str())
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .and_then(|name| aliases.get(name))
+                .and_then(|schema| schema.as_object());
+            if let Some(schema) = target {
+                map.remove("$ref");
+                for (k, val) in schema {
+                    map.entry(k.clone()).or_insert_with(|| val.clone());
+                }
+            }
+            for child in map.values_mut() {
+                replace_refs(child, aliases);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                replace_refs(item, aliases);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// `GET /healthz`: liveness, without a token.

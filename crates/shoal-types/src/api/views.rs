@@ -77,7 +77,9 @@ pub struct Token {
     pub scope_id: ScopeId,
     pub created_by: String,
     pub created_at: UnixMs,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub expires_at: Option<UnixMs>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub revoked_at: Option<UnixMs>,
 }
 
@@ -115,8 +117,10 @@ pub struct Host {
     pub status: AgentStatus,
     /// Bumped by every connection of the host's agent.
     pub generation: i64,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub last_seen: Option<UnixMs>,
     pub created_at: UnixMs,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub revoked_at: Option<UnixMs>,
 }
 
@@ -144,7 +148,9 @@ pub struct Job {
     pub operator: String,
     pub status: RunStatus,
     pub created_at: UnixMs,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub started_at: Option<UnixMs>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub ended_at: Option<UnixMs>,
     /// Hosts targeted by the first step.
     pub host_count: u64,
@@ -166,7 +172,9 @@ pub struct Step {
     /// The current attempt (bk-job's `execute_count`), from 0.
     pub attempt: u32,
     pub created_at: UnixMs,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub started_at: Option<UnixMs>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub ended_at: Option<UnixMs>,
     pub host_count: u64,
 }
@@ -230,7 +238,9 @@ pub struct FileStepSpec {
     pub dir_mode: DirMode,
     pub duplicate: DuplicateMode,
     /// Per host, MB/s; none is unlimited.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub upload_limit_mbps: Option<u32>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub download_limit_mbps: Option<u32>,
     pub timeout_secs: u32,
     pub peer_to_peer: bool,
@@ -295,16 +305,22 @@ pub struct TaskRow {
     pub ip: String,
     pub hostname: String,
     pub status: HostTaskStatus,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub exit_code: Option<i32>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub tag: Option<String>,
     /// Digest of the output: hosts with equal digests printed the same.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub digest: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub started_at: Option<UnixMs>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub ended_at: Option<UnixMs>,
     /// Bytes of output stored.
     pub log_len: u64,
     pub truncated: bool,
     /// A short reason for statuses that are not the script's own doing.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub error: Option<String>,
 }
 
@@ -325,8 +341,11 @@ pub enum GroupBy {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct GroupKey {
     pub status: HostTaskStatus,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub exit_code: Option<i32>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub tag: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub digest: Option<String>,
 }
 
@@ -360,6 +379,7 @@ pub struct FileTaskKey {
     /// The source host for upload rows, the target host for download rows.
     pub host_id: HostId,
     /// The host the file comes from; null for uploaded and inline sources.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub source_host_id: Option<HostId>,
     pub source_path: String,
     pub dest_path: String,
@@ -374,15 +394,20 @@ pub struct FileTaskRow {
     /// The host's preferred address, "" if the host is unknown.
     pub ip: String,
     pub hostname: String,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub source_ip: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub source_hostname: Option<String>,
     pub size: u64,
     pub bytes_done: u64,
     /// Bytes per second, as last reported.
     pub speed: u64,
     pub status: FileStatus,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub error: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub started_at: Option<UnixMs>,
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub ended_at: Option<UnixMs>,
 }
 
