@@ -12,7 +12,8 @@ forbid() { # crate, pattern, reason
     fail=1
   fi
 }
-forbid shoal-agent 'sqlx|sqlx-core|axum|hyper|reqwest|shoal-store|shoal-server|shoal-client' "the agent stays small and knows no storage or HTTP"
+forbid shoal-agent 'sqlx|sqlx-core|axum|hyper|reqwest|shoal-store|shoal-server|shoal-client|utoipa' "the agent stays small and knows no storage, HTTP or API description"
+forbid shoal-client 'shoal-store' "the client speaks the API's types (shoal_types::api), never storage records"
 for c in shoal-engine shoal-types shoal-proto; do
   forbid "$c" 'tokio|sqlx|sqlx-core|axum|reqwest|hyper' "$c does no IO and needs no async runtime"
 done

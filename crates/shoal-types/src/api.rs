@@ -130,6 +130,7 @@ pub struct ExecuteScriptRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script_base64: Option<String>,
     /// `shell`, `python`, `perl`, `powershell`, `bat`, or a bk-job language code.
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::name_or_code))]
     pub language: serde_json::Value,
     /// One parameter string, split like a POSIX shell would.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -385,6 +386,7 @@ pub struct FileTransferRequest {
     pub targets: Targets,
     /// `strict` (or 1): the target directory must exist; `force` (or 2, default): create it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::name_or_code))]
     pub transfer_mode: Option<serde_json::Value>,
     /// `overwrite` (default), `by_source_ip`, `by_date_and_source_ip`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,3 +15,16 @@ pub fn coded_schema<'a>(name: &str, codes: impl Iterator<Item = (i32, &'a str)>)
         .enum_values(Some(codes.iter().map(|(c, _)| *c)))
         .into()
 }
+
+/// A field given by name or by bk-job's numeric code (`language`, `transfer_mode`).
+pub fn name_or_code() -> Schema {
+    let one_of = utoipa::openapi::schema::OneOfBuilder::new()
+        .item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::Integer))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32))),
+        )
+        .build();
+    Schema::OneOf(one_of)
+}
