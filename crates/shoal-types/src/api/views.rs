@@ -191,8 +191,10 @@ pub enum StepSpec {
     Empty(EmptySpec),
 }
 
+/// Nothing: `{}` and only `{}`, so that it never also matches a script or file spec.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct EmptySpec {}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
