@@ -20,7 +20,7 @@ build:
 
 # The console (web/, TypeScript) is built before the binaries: the server serves web/dist (read
 # from disk in debug builds, embedded in release builds).
-WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json web/openapi.json
 
 web/node_modules/.package-lock.json: web/package.json web/package-lock.json
 	npm --prefix web ci --no-audit --no-fund

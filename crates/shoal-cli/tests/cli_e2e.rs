@@ -27,6 +27,21 @@ fn unreachable_server_exits_3() {
 }
 
 #[test]
+fn openapi_prints_the_description_without_a_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = shoal_alone(&["openapi"], dir.path()).expect_code(0);
+    let committed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/openapi.json"),
+    )
+    .expect("web/openapi.json");
+    assert!(
+        out.stdout == committed.as_bytes(),
+        "`shoal openapi` differs from web/openapi.json; stderr: {}",
+        out.stderr
+    );
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     for args in [

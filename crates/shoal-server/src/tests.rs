@@ -434,7 +434,9 @@ async fn groups_validate_selectors() {
 }
 
 mod files;
+mod openapi;
 mod two_steps;
+mod views;
 
 // Pins the limits checked before routing: an over-long URI is 414 and oversized headers are
 // 431, both in the JSON error format.

@@ -247,7 +247,7 @@ function StepPanel({
   let counts: StatusCount[];
   if (isLatest && live) counts = live.counts;
   else {
-    const m = new Map<number, number>();
+    const m = new Map<StatusCount['status'], number>();
     for (const g of groups ?? []) m.set(g.status, (m.get(g.status) ?? 0) + g.host_count);
     counts = [...m].map(([s, count]) => ({ status: s, count }));
   }

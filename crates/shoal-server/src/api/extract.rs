@@ -1,7 +1,7 @@
 //! Extractors that answer malformed requests with the error contract instead of axum's plain
 //! text rejections: broken JSON is MALFORMED_JSON, a wrong field is INVALID_ARGUMENT, a bad
-//! query or path is INVALID_ARGUMENT, an oversized body is PAYLOAD_TOO_LARGE. Also [`Launch`],
-//! how a job-starting request was made.
+//! query or path is INVALID_ARGUMENT, an oversized body is PAYLOAD_TOO_LARGE. Also [`Origin`],
+//! where a request came from (by its route).
 
 use super::ApiError;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};

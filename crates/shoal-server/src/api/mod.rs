@@ -3,17 +3,20 @@
 
 mod authn;
 mod console;
+mod convert;
 mod error;
 mod events;
 mod extract;
 mod files;
 mod hosts;
 mod jobs;
+mod openapi;
 mod tokens;
 
 #[cfg(test)]
 pub(crate) use authn::is_event_stream;
 pub use error::ApiError;
+pub use openapi::openapi;
 
 use crate::app::App;
 use axum::Router;
@@ -70,6 +73,7 @@ pub fn router(app: App) -> Router {
         .route("/steps/{id}/hosts/{host_id}/log", get(jobs::log))
         .route("/steps/{id}/retry", post(jobs::retry))
         .route("/whoami", get(tokens::whoami))
+        .route("/openapi.json", get(openapi::serve))
         .fallback(not_found);
     // One set of routes, mounted twice: the route tells where a request came from.
     let authed = Router::new()
@@ -88,7 +92,7 @@ pub fn router(app: App) -> Router {
             authn::require_token,
         ));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(openapi::health))
         .merge(authed)
         .fallback(console::serve)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -147,6 +151,9 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such API endpoint")
 }
 
+/// `GET /metrics`: Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "server",
+    responses((status = 200, description = "Prometheus metrics", body = String, content_type = "text/plain")))]
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
     (
         [(
