@@ -13,7 +13,7 @@ forbid() { # crate, pattern, reason
   fi
 }
 forbid shoal-agent 'sqlx|sqlx-core|axum|hyper|reqwest|shoal-store|shoal-server|shoal-client' "the agent stays small and knows no storage or HTTP"
-for c in shoal-engine shoal-types shoal-proto; do
+for c in shoal-engine shoal-plan shoal-types shoal-proto; do
   forbid "$c" 'tokio|sqlx|sqlx-core|axum|reqwest|hyper' "$c does no IO and needs no async runtime"
 done
 forbid shoal-store 'sqlx|sqlx-core|tokio' "shoal-store holds traits only; backends own SQL"
