@@ -9,7 +9,7 @@ use crate::writer::Report;
 use futures::{SinkExt, StreamExt as _};
 use shoal_proto::{AgentMsg, PROTOCOL_VERSION, RejectCode, ServerMsg};
 use shoal_store::{AgentStatusChange, NewHost, TokenKind};
-use shoal_types::{AgentStatus, HostId, TaskKey};
+use shoal_types::{AgentStatus, HostId, RunStatus, TaskKey};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -378,16 +378,25 @@ async fn disconnected(app: &App, host_id: HostId, generation: i64) {
     }
 }
 
-/// After a (re)connection: tasks the agent still knows will report on their own; tasks never
-/// handed to an agent are sent now; tasks it was running but no longer knows were lost with
-/// the agent's process and end as agent abnormal. A file task for an agent that came back
-/// without file distribution ends as agent abnormal too.
+/// After a (re)connection: tasks the agent still knows will report on their own (those of a
+/// stopping step get their `Kill` again: one sent while the host had no session, or lost with
+/// a dropped one, would never arrive); tasks never handed to an agent are sent now; tasks it
+/// was running but no longer knows were lost with the agent's process and end as agent
+/// abnormal. A file task for an agent that came back without file distribution ends as agent
+/// abnormal too.
 async fn reconcile(app: &App, host_id: HostId, peer_capable: bool, known: &[TaskKey]) {
     let known: HashSet<TaskKey> = known.iter().copied().collect();
     let mut lost = Vec::new();
     let mut too_old = Vec::new();
     for (key, task) in app.active.tasks_of_host(host_id) {
         if known.contains(&key) {
+            let stopping = app
+                .active
+                .step(key.step_id)
+                .is_some_and(|s| s.attempt == key.attempt && s.status == RunStatus::Stopping);
+            if stopping {
+                app.registry.send(host_id, ServerMsg::Kill { key });
+            }
             continue;
         }
         if task.sent {
