@@ -82,6 +82,9 @@ pub enum Command {
     /// Saved dynamic host groups (a name for a label selector).
     #[command(subcommand)]
     Group(GroupCmd),
+    /// Print the REST API's OpenAPI description (JSON), as the server serves it at
+    /// /api/v1/openapi.json. Needs no server.
+    Openapi,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use futures::StreamExt as _;
 use serde::Serialize;
 use shoal_client::{
     Client, JobDetail, JobEvent, JobId, LogQuery, LogResponseExt as _, ResultGroup, RunStatus,
-    StatusCount, Step, TaskQuery,
+    StatusCount, TaskQuery,
 };
 use std::time::{Duration, Instant};
 
@@ -189,7 +189,7 @@ async fn next_event(
 }
 
 /// The step the progress line describes: the first one not finished, else the last.
-fn current_step(detail: &JobDetail) -> Option<(usize, &shoal_client::StepDetail<Step>)> {
+fn current_step(detail: &JobDetail) -> Option<(usize, &shoal_client::StepDetail)> {
     detail
         .steps
         .iter()

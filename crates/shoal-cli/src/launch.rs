@@ -6,36 +6,64 @@ use crate::Ctx;
 use crate::exit::Exit;
 use crate::follow::{self, Followed};
 use crate::output;
-use shoal_client::{ExecuteScriptResponse, JobDetail, JobId};
+use shoal_client::{ExecuteScriptResponse, FileTransferResponse, JobDetail, JobId};
+
+/// The answer of an endpoint that starts a job.
+pub trait Started: serde::Serialize {
+    fn job_id(&self) -> JobId;
+    fn job_name(&self) -> &str;
+    /// Hosts targeted, and of those, hosts that ended at once as agent abnormal.
+    fn counts(&self) -> (u64, u64);
+}
+
+/// Both job-starting answers carry the same fields.
+macro_rules! impl_started {
+    ($($t:ty),*) => {$(
+        impl Started for $t {
+            fn job_id(&self) -> JobId {
+                self.job_instance_id
+            }
+            fn job_name(&self) -> &str {
+                &self.job_instance_name
+            }
+            fn counts(&self) -> (u64, u64) {
+                (self.host_count, self.abnormal_count)
+            }
+        }
+    )*};
+}
+
+impl_started!(ExecuteScriptResponse, FileTransferResponse);
 
 /// Announces a started job on stderr (`job ID started: NAME, N {host}s`); with `no_wait` prints
 /// its id (or the whole answer with `--json`) and returns, else follows it and reports it.
 pub async fn started(
     ctx: &Ctx,
-    resp: &ExecuteScriptResponse,
+    resp: &impl Started,
     host: &str,
     no_wait: bool,
     report: impl AsyncFn(&Ctx, &JobDetail) -> anyhow::Result<Exit>,
 ) -> anyhow::Result<Exit> {
-    let abnormal = match resp.abnormal_count {
+    let (host_count, abnormal_count) = resp.counts();
+    let abnormal = match abnormal_count {
         0 => String::new(),
         n => format!(" ({n} agent abnormal)"),
     };
     eprintln!(
         "job {} started: {}, {}{abnormal}",
-        resp.job_instance_id,
-        resp.job_instance_name,
-        output::count(resp.host_count, host)
+        resp.job_id(),
+        resp.job_name(),
+        output::count(host_count, host)
     );
     if no_wait {
         if ctx.json {
             output::print_json(resp)?;
         } else {
-            output::stdout_str(&format!("{}\n", resp.job_instance_id))?;
+            output::stdout_str(&format!("{}\n", resp.job_id()))?;
         }
         return Ok(Exit::Ok);
     }
-    follow_and_report(ctx, resp.job_instance_id, report).await
+    follow_and_report(ctx, resp.job_id(), report).await
 }
 
 /// Follows a job to its end and reports it with `report`; on Ctrl-C says how to find it again

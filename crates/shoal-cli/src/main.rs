@@ -72,6 +72,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Job(cmd) => jobs::run(&ctx(&global)?, cmd).await,
         Command::Token(cmd) => admin::token(&ctx(&global)?, cmd).await,
         Command::Group(cmd) => admin::group(&ctx(&global)?, cmd).await,
+        Command::Openapi => {
+            output::stdout_str(&shoal_server::openapi())?;
+            Ok(Exit::Ok)
+        }
     }
 }
 

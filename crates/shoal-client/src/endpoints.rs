@@ -2,11 +2,11 @@
 
 use crate::sse::job_event_stream;
 use crate::{
-    Client, CreateTokenRequest, CreateTokenResponse, Error, ExecuteScriptRequest,
-    ExecuteScriptResponse, Group, GroupRequest, Host, HostId, HostQuery, HostSummary, Job,
-    JobDetail, JobEvent, JobId, JobQuery, LogQuery, LogResponse, Paged, PreviewRequest,
-    PreviewResponse, Result, ResultGroup, RetryMode, RetryRequest, RetryResponse, Scope, ScopeId,
-    SetLabelsRequest, StepId, TaskQuery, TaskRow, TokenRecord, decode_list,
+    Client, CreateScopeRequest, CreateTokenRequest, CreateTokenResponse, Error,
+    ExecuteScriptRequest, ExecuteScriptResponse, Group, GroupRequest, Host, HostId, HostQuery,
+    HostSummary, Job, JobDetail, JobEvent, JobId, JobQuery, LogQuery, LogResponse, Paged,
+    PreviewRequest, PreviewResponse, Result, ResultGroup, RetryMode, RetryRequest, RetryResponse,
+    Scope, ScopeId, SetLabelsRequest, StepId, TaskQuery, TaskRow, Token, decode_list,
 };
 use futures::{Stream, StreamExt, TryStreamExt};
 use reqwest::Method;
@@ -45,7 +45,9 @@ impl Client {
     }
 
     pub async fn create_scope(&self, name: &str) -> Result<Scope> {
-        let body = serde_json::json!({ "name": name });
+        let body = CreateScopeRequest {
+            name: name.to_string(),
+        };
         self.send_json(Method::POST, "/api/v1/scopes", &body).await
     }
 
@@ -208,7 +210,7 @@ impl Client {
 
     // ---- tokens -------------------------------------------------------------------------
 
-    pub async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+    pub async fn tokens(&self) -> Result<Vec<Token>> {
         let path = "/api/v1/tokens";
         let value = self.get_json(path, &[]).await?;
         decode_list(&self.url(path), "tokens", value)

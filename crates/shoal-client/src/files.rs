@@ -2,7 +2,7 @@
 //! transfers, and the per-file rows of a file step.
 
 use crate::{
-    Client, Error, ExecuteScriptResponse, FileQuery, FileTaskRow, FileTransferRequest, Paged,
+    Client, Error, FileQuery, FileTaskRow, FileTransferRequest, FileTransferResponse, Paged,
     Result, StepId, UploadResponse,
 };
 use futures::Stream;
@@ -103,7 +103,7 @@ impl Client {
 
     /// `POST /api/v1/file-transfers`: starts a file job (one file step), answered like a script
     /// execution.
-    pub async fn transfer_files(&self, req: &FileTransferRequest) -> Result<ExecuteScriptResponse> {
+    pub async fn transfer_files(&self, req: &FileTransferRequest) -> Result<FileTransferResponse> {
         self.send_json(Method::POST, "/api/v1/file-transfers", req)
             .await
     }

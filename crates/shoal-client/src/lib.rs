@@ -1,6 +1,6 @@
 //! Typed client of the Shoal REST API (`/api/v1`), used by the `shoal` CLI, the tests and third
-//! parties. One method per endpoint, typed with the bodies of `shoal_types::api` and the records
-//! of `shoal_store` (re-exported here so callers need no other crate), errors as
+//! parties. One method per endpoint, typed with the bodies of `shoal_types::api` (re-exported
+//! here so callers need no other crate; never a storage record), errors as
 //! [`Error`] with the server's [`ErrorCode`] when it sent one, and live job events from the
 //! server-sent event stream.
 //!
@@ -17,29 +17,25 @@ pub use error::{Error, Result};
 pub use query::{FileMode, FileQuery, HostQuery, JobQuery, LogQuery, TaskQuery};
 pub use sse::{SseEvent, SseParser, decode_job_event};
 
-pub use shoal_store::{
-    FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileStatus, FileTaskKey, FileTaskRow, Group, GroupKey,
-    Host, Job, Paged, ResultGroup, Scope, Step, TaskRow, TokenKind, TokenRecord,
-};
 pub use shoal_types::api::{
-    CreateTokenRequest, CreateTokenResponse, ErrorCode, ExecuteScriptRequest,
-    ExecuteScriptResponse, FileSourceRequest, FileTransferRequest, GroupRequest, HostSummary,
-    JobEvent, LogResponse, PreviewRequest, PreviewResponse, RetryMode, RetryRequest, RetryResponse,
-    SetLabelsRequest, StatusCount, StepDetail, Targets, UploadResponse,
+    CreateScopeRequest, CreateTokenRequest, CreateTokenResponse, ErrorCode, ExecuteScriptRequest,
+    ExecuteScriptResponse, FileCount, FileSourceRequest, FileStepSpec, FileTaskKey, FileTaskRow,
+    FileTransferRequest, FileTransferResponse, FilesSummary, Group, GroupBy, GroupKey,
+    GroupRequest, Host, HostSummary, Job, JobDetail, JobEvent, LogResponse, Paged, PreviewRequest,
+    PreviewResponse, ResultGroup, ResultGroups, RetryMode, RetryRequest, RetryResponse, Scope,
+    ScriptStepSpec, SetLabelsRequest, StatusCount, Step, StepDetail, StepSpec, Targets, TaskRow,
+    TerminateResponse, Token, TokenKind, Upload, UploadResponse, WhoAmI,
 };
-pub use shoal_types::files::{DirMode, DuplicateMode};
+pub use shoal_types::files::{DirMode, DuplicateMode, FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD};
 pub use shoal_types::{
-    AgentStatus, HostId, HostTaskStatus, JobId, JobType, Labels, Language, RunStatus, ScopeId,
-    StepId, StepType, UnixMs,
+    AgentStatus, FileStatus, HostId, HostTaskStatus, JobId, JobType, Labels, Language, RunStatus,
+    ScopeId, StepId, StepType, UnixMs,
 };
 
 use base64::Engine as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
-
-/// `GET /api/v1/jobs/{id}` as this client decodes it.
-pub type JobDetail = shoal_types::api::JobDetail<Job, Step>;
 
 /// Exact bytes of a log page.
 pub trait LogResponseExt {

@@ -1,8 +1,9 @@
 //! Query-string parameters of the list endpoints. Every field is optional; unset fields are not
 //! sent, so the server's defaults apply.
 
-use shoal_store::{FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileStatus, GroupKey};
-use shoal_types::{AgentStatus, HostId, HostTaskStatus, RunStatus, ScopeId, UnixMs};
+use shoal_types::api::GroupKey;
+use shoal_types::files::{FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD};
+use shoal_types::{AgentStatus, FileStatus, HostId, HostTaskStatus, RunStatus, ScopeId, UnixMs};
 
 type Pairs = Vec<(&'static str, String)>;
 

@@ -27,6 +27,7 @@ mod transfer;
 mod uploads;
 mod writer;
 
+pub use api::openapi;
 pub use options::{ApiTls, Options};
 
 use anyhow::Context as _;

@@ -433,6 +433,8 @@ async fn groups_validate_selectors() {
 }
 
 mod files;
+mod openapi;
+mod views;
 
 // Pins the limits checked before routing: an over-long URI is 414 and oversized headers are
 // 431, both in the JSON error format.

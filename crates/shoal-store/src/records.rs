@@ -18,30 +18,8 @@ pub struct Scope {
     pub created_at: UnixMs,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenKind {
-    /// Authenticates API requests.
-    Api,
-    /// Lets an agent enroll once per host into `scope_id`.
-    Enroll,
-}
-
-impl TokenKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenKind::Api => "api",
-            TokenKind::Enroll => "enroll",
-        }
-    }
-    pub fn parse(s: &str) -> Option<TokenKind> {
-        match s {
-            "api" => Some(TokenKind::Api),
-            "enroll" => Some(TokenKind::Enroll),
-            _ => None,
-        }
-    }
-}
+/// Token kinds are the API's: stored as [`TokenKind::as_str`].
+pub use shoal_types::api::TokenKind;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewToken {

@@ -5,15 +5,14 @@
 use anyhow::{Context, bail};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use shoal_store::{Host, Job, Paged, ResultGroup, Step, TaskRow};
 use shoal_types::api::{
-    ErrorBody, ErrorCode, ExecuteScriptRequest, ExecuteScriptResponse, HostSummary, JobDetail,
-    LogResponse, Targets,
+    ErrorBody, ErrorCode, ExecuteScriptRequest, ExecuteScriptResponse, Host, HostSummary,
+    JobDetail, LogResponse, Paged, ResultGroup, Targets, TaskRow,
 };
 use shoal_types::{HostId, HostTaskStatus, JobId, StepId};
 use std::time::{Duration, Instant};
 
-pub type JobView = JobDetail<Job, Step>;
+pub type JobView = JobDetail;
 
 /// A response as it came: status and body text.
 #[derive(Clone, Debug)]

@@ -2,10 +2,10 @@
 
 use crate::api::{Api, RawResponse};
 use anyhow::{Context, bail};
-use shoal_store::{FileTaskRow, Paged};
 use shoal_types::api::{
     ExecuteScriptResponse, FileSourceRequest, FileTransferRequest, Targets, UploadResponse,
 };
+use shoal_types::api::{FileTaskRow, Paged};
 use shoal_types::{HostId, StepId};
 
 impl Api {

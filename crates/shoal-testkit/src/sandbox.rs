@@ -26,8 +26,8 @@ pub use procs::{Bins, proc_status_kib};
 
 use crate::api::Api;
 use anyhow::{Context, bail};
-use shoal_store::Host;
 use shoal_types::HostId;
+use shoal_types::api::Host;
 use shoal_types::api::HostSummary;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use shoal_store::TaskRow;
 use shoal_testkit::api::shell;
 use shoal_testkit::sandbox::{Sandbox, SandboxOptions, require_root};
+use shoal_types::api::TaskRow;
 use shoal_types::{HostTaskStatus, RunStatus};
 use std::time::Duration;
 
@@ -129,7 +129,7 @@ async fn non_zero_exits_are_grouped_by_exit_code() {
     if let Some(d) = &g.key.digest {
         query.push_str(&format!("&group_digest={d}"));
     }
-    let page: shoal_store::Paged<TaskRow> = api.get(&query).await.unwrap();
+    let page: shoal_types::api::Paged<TaskRow> = api.get(&query).await.unwrap();
     let mut got: Vec<i64> = page.data.iter().map(|r| r.host_id).collect();
     got.sort_unstable();
     let mut want = vec![ids[2], ids[5]];

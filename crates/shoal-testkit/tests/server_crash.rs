@@ -6,9 +6,9 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use shoal_store::TaskRow;
 use shoal_testkit::api::{Api, JobView, shell};
 use shoal_testkit::sandbox::{Sandbox, SandboxOptions};
+use shoal_types::api::TaskRow;
 use shoal_types::{HostId, HostTaskStatus, RunStatus};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -73,7 +73,7 @@ async fn kill_server_during_a_1000_host_job(database_url: Option<String>) {
     }
 
     // Nothing is left running anywhere.
-    let running: shoal_store::Paged<shoal_store::Job> =
+    let running: shoal_types::api::Paged<shoal_types::api::Job> =
         sb.api().get("/api/v1/jobs?status=2").await.unwrap();
     assert_eq!(running.total, 0, "{running:?}");
 }

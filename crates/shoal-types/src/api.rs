@@ -1,6 +1,16 @@
 //! Request and response bodies of the REST API (`/api/v1`), shared by the server, the typed
-//! client and the CLI. Records the store returns as they are (hosts, jobs, task rows, groups)
-//! are defined in `shoal-store` and re-exported by the client.
+//! client and the CLI. Every body the API sends is defined here, never a storage record: the
+//! server converts records at its API edge, and shows only what the API means to show (no
+//! environment values, lease owners or stored specs as they are; see [`views`]).
+//!
+//! With the `openapi` feature (the server's), every type also derives `utoipa::ToSchema`, from
+//! which the server's OpenAPI description is generated.
+
+#[cfg(feature = "openapi")]
+pub mod openapi;
+mod views;
+
+pub use views::*;
 
 use crate::{HostId, HostTaskStatus, JobId, RunStatus, ScopeId, StepId, UnixMs};
 use serde::{Deserialize, Serialize};
@@ -8,11 +18,13 @@ use std::collections::BTreeMap;
 
 /// The body of every error response: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorDetail {
     /// A stable code from [`ErrorCode`], e.g. `UNKNOWN_HOST`.
     pub code: ErrorCode,
@@ -23,6 +35,7 @@ pub struct ErrorDetail {
 /// Every error code the API returns, with its HTTP status. This set is closed: clients may
 /// branch on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     Unauthenticated,
@@ -84,6 +97,7 @@ impl std::fmt::Display for ErrorCode {
 
 /// Which hosts a job runs on. Resolved when the job starts; the union of every field.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Targets {
     #[serde(default)]
@@ -101,6 +115,7 @@ pub struct Targets {
 
 /// `POST /api/v1/script-executions`: run a script on targets (bk-job's fast_execute_script).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteScriptRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,6 +150,7 @@ pub struct ExecuteScriptRequest {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExecuteScriptResponse {
     pub job_instance_id: JobId,
     pub job_instance_name: String,
@@ -144,29 +160,9 @@ pub struct ExecuteScriptResponse {
     pub abnormal_count: u64,
 }
 
-/// Counts of a step attempt's tasks by host status.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatusCount {
-    pub status: HostTaskStatus,
-    pub count: u64,
-}
-
-/// `GET /api/v1/jobs/{id}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct JobDetail<J, S> {
-    pub job: J,
-    pub finished: bool,
-    pub steps: Vec<StepDetail<S>>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StepDetail<S> {
-    pub step: S,
-    pub counts: Vec<StatusCount>,
-}
-
 /// `POST /api/v1/steps/{id}/retry`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RetryMode {
     /// Re-run only hosts that did not succeed (bk-job operation 2).
@@ -176,12 +172,14 @@ pub enum RetryMode {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetryRequest {
     pub mode: RetryMode,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RetryResponse {
     pub step_instance_id: StepId,
     pub attempt: u32,
@@ -190,6 +188,7 @@ pub struct RetryResponse {
 
 /// `GET /api/v1/steps/{sid}/hosts/{hid}/log`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LogResponse {
     pub step_instance_id: StepId,
     pub host_id: HostId,
@@ -208,6 +207,7 @@ pub struct LogResponse {
 
 /// `POST /api/v1/tokens`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
     pub name: String,
@@ -222,6 +222,7 @@ pub struct CreateTokenRequest {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateTokenResponse {
     pub id: i64,
     pub name: String,
@@ -233,6 +234,7 @@ pub struct CreateTokenResponse {
 
 /// `PUT /api/v1/hosts/{id}/labels`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SetLabelsRequest {
     pub labels: BTreeMap<String, String>,
@@ -240,6 +242,7 @@ pub struct SetLabelsRequest {
 
 /// `POST /api/v1/groups` and `PUT /api/v1/groups/{id}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GroupRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -250,6 +253,7 @@ pub struct GroupRequest {
 
 /// `POST /api/v1/targets/preview`: what targets resolve to right now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -258,6 +262,7 @@ pub struct PreviewRequest {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PreviewResponse {
     pub total: u64,
     pub online: u64,
@@ -269,6 +274,7 @@ pub struct PreviewResponse {
 
 /// `GET /api/v1/hosts/summary`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostSummary {
     pub total: u64,
     pub online: u64,
@@ -278,6 +284,7 @@ pub struct HostSummary {
 
 /// Server-sent events on `GET /api/v1/jobs/{id}/events` (`event:` is the variant name).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum JobEvent {
     /// The job's status changed.
@@ -330,6 +337,7 @@ impl JobEvent {
 /// One source of `POST /api/v1/file-transfers`: exactly one of `file_list` (with `targets`),
 /// `upload_id`, or `inline_content_base64` (with `inline_name`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceRequest {
     /// Absolute paths on the source hosts: files, directories (trailing `/`, recursive),
@@ -358,8 +366,9 @@ pub struct FileSourceRequest {
 }
 
 /// `POST /api/v1/file-transfers`: distribute files to targets (bk-job's fast_transfer_file).
-/// Answered with [`ExecuteScriptResponse`].
+/// Answered with [`FileTransferResponse`].
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FileTransferRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -395,6 +404,7 @@ pub struct FileTransferRequest {
 
 /// Answer to `POST /api/v1/uploads?name=NAME` (the body is the raw content).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UploadResponse {
     /// Hex BLAKE3 of the content: the `upload_id` to use in file transfers.
     pub upload_id: String,

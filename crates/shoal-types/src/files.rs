@@ -148,6 +148,7 @@ pub struct FileError {
 }
 
 /// bk-job's transfer modes: what to do when the target directory does not exist.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DirMode {
@@ -159,6 +160,7 @@ pub enum DirMode {
 }
 
 /// What to do when several sources put a file under the same name.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DuplicateMode {
@@ -172,6 +174,7 @@ pub enum DuplicateMode {
 }
 
 /// One source of a file step, as stored (inline text is stored as an upload).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FileSource {
@@ -191,6 +194,12 @@ pub enum FileSource {
         mode: u32,
     },
 }
+
+/// A file transfer row on the serving side: its `host_id` is the source host and the row
+/// records what it uploaded (bk-job's file log mode 0).
+pub const FILE_MODE_UPLOAD: u8 = 0;
+/// A file transfer row on the receiving side: its `host_id` is the target host (mode 1).
+pub const FILE_MODE_DOWNLOAD: u8 = 1;
 
 /// Permission bits of an uploaded or inline file when the request gives none.
 pub const DEFAULT_UPLOAD_MODE: u32 = 0o644;

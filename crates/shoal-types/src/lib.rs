@@ -10,7 +10,7 @@ mod selector;
 mod status;
 
 pub use selector::{LabelSelector, SelectorError, SelectorTerm};
-pub use status::{AgentStatus, HostTaskStatus, RunStatus};
+pub use status::{AgentStatus, FileStatus, HostTaskStatus, RunStatus};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,6 +46,7 @@ impl std::fmt::Display for TaskKey {
 }
 
 /// Script languages, numbered as bk-job's `script_language`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
@@ -126,6 +127,7 @@ pub struct HostFacts {
 }
 
 /// Job types, numbered as bk-job's task type.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobType {
@@ -150,6 +152,7 @@ impl JobType {
 }
 
 /// How a job was launched, numbered as bk-job's launch mode.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LaunchMode {
@@ -174,6 +177,7 @@ impl LaunchMode {
 }
 
 /// Step types, numbered as bk-job's step type.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepType {

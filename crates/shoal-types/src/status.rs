@@ -45,6 +45,20 @@ macro_rules! coded_enum {
                 f.write_str(self.text())
             }
         }
+
+        /// On the wire an integer code; the description lists every code with its meaning.
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                crate::api::openapi::coded_schema(
+                    stringify!($name),
+                    $name::ALL.iter().map(|v| (v.code(), v.text())),
+                )
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -123,8 +137,27 @@ impl HostTaskStatus {
     }
 }
 
+coded_enum! {
+    /// Status of one file transfer, numbered as bk-job's file logs (§2.4.5).
+    FileStatus {
+        Waiting = 1 => "waiting",
+        Uploading = 2 => "uploading",
+        Downloading = 3 => "downloading",
+        Success = 4 => "success",
+        Failed = 5 => "failed",
+    }
+}
+
+impl FileStatus {
+    /// Success and failure are final: a row in either never changes again.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, FileStatus::Success | FileStatus::Failed)
+    }
+}
+
 /// Connection state of a host's agent, as the inventory shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AgentStatus {
     /// Connected and heartbeating.
@@ -189,6 +222,19 @@ mod tests {
             HostTaskStatus::ScriptNonZeroExit
         );
         assert!(serde_json::from_str::<RunStatus>("12").is_err());
+    }
+
+    #[test]
+    fn file_status_serialises_as_code() {
+        for status in FileStatus::ALL {
+            let json = serde_json::to_string(status).expect("serialise");
+            assert_eq!(json, status.code().to_string());
+            let back: FileStatus = serde_json::from_str(&json).expect("deserialise");
+            assert_eq!(back, *status);
+        }
+        assert_eq!(FileStatus::Downloading.code(), 3);
+        assert!(serde_json::from_str::<FileStatus>("0").is_err());
+        assert!(FileStatus::Failed.is_terminal() && !FileStatus::Uploading.is_terminal());
     }
 
     #[test]

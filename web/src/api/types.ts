@@ -105,7 +105,8 @@ export interface ScriptSpec {
   language: LanguageName;
   content: string;
   args?: string[];
-  env?: [string, string][];
+  /** Names of the environment variables; the API never shows their values. */
+  env_names: string[];
   account?: string;
   login_env?: boolean;
   workdir?: string;

@@ -38,7 +38,7 @@ export function StepSpec({ step }: { step: Step }) {
   const targets = { key: 'targets', label: t('spec.targets'), span: 'filled' as const, children: <StepTargets step={step} /> };
 
   if (isScriptSpec(spec)) {
-    const env = spec.env ?? [];
+    const env = spec.env_names ?? [];
     return (
       <div data-testid="step-spec" data-kind="script">
         <Descriptions
@@ -62,7 +62,7 @@ export function StepSpec({ step }: { step: Step }) {
               span: 'filled',
               children: env.length ? (
                 <span data-testid="spec-env">
-                  {env.map(([k]) => (
+                  {env.map((k) => (
                     <Tag key={k} className="mono">
                       {k}=<span title={t('spec.hidden')}>••••••</span>
                     </Tag>

@@ -97,7 +97,8 @@ export function Execute() {
             account: spec.account ?? '',
             workdir: spec.workdir ?? '',
             loginEnv: !!spec.login_env,
-            env: (spec.env ?? []).map(([k, v]) => `${k}=${v}`).join('\n'),
+            // Values are never shown by the API: the names come back for the operator to fill.
+            env: (spec.env_names ?? []).map((k) => `${k}=`).join('\n'),
           });
           setKnown(hosts);
           setTargets({ ...EMPTY_TARGETS, hostIds: hosts.map((h) => h.id) });

@@ -15,7 +15,8 @@ use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     host_id: Option<HostId>,
@@ -30,6 +31,8 @@ fn to_sse(e: &JobEvent) -> Event {
         .data(serde_json::to_string(e).unwrap_or_default())
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs", params(("id" = i64, Path, description = "job id"), EventsQuery),
+    responses((status = 200, description = "Server-sent events: `event:` is the variant name, `data:` the JSON", body = JobEvent, content_type = "text/event-stream")))]
 pub async fn stream(
     State(app): State<App>,
     Path(job_id): Path<JobId>,

@@ -2,6 +2,7 @@
 //! transfers (validated, then started by `transfer::start`), and a step's per-file results.
 
 use super::ApiError;
+use super::convert::IntoApi as _;
 use super::extract::{Json, Launch, Path, Query};
 use super::hosts::page;
 use super::jobs::{AttemptQuery, step_attempt};
@@ -13,14 +14,16 @@ use axum::Extension;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use serde::{Deserialize, Serialize};
-use shoal_store::{
-    FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileStatus, FileTaskFilter, FileTaskRow, Paged, Upload,
+use serde::Deserialize;
+use shoal_store::{FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileStatus, FileTaskFilter};
+use shoal_types::api::{
+    FileCount, FileTaskRow, FileTransferRequest, FileTransferResponse, FilesSummary, Paged, Upload,
+    UploadResponse,
 };
-use shoal_types::api::{ExecuteScriptResponse, FileTransferRequest, UploadResponse};
 use shoal_types::{HostId, StepId};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     name: String,
@@ -29,6 +32,9 @@ pub struct UploadQuery {
     access_token: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/uploads", tag = "files", params(UploadQuery),
+    request_body(content = String, content_type = "application/octet-stream", description = "The raw content (any bytes)"),
+    responses((status = 200, description = "Stored (content-addressed)", body = UploadResponse)))]
 /// `POST /api/v1/uploads?name=NAME`, the raw content as the body (streamed; the upload limit
 /// applies, not the API's body limit).
 pub async fn upload(
@@ -70,6 +76,9 @@ pub async fn upload(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/uploads/{id}", tag = "files",
+    params(("id" = String, Path, description = "upload id: hex BLAKE3 of the content")),
+    responses((status = 200, description = "The upload", body = Upload)))]
 /// `GET /api/v1/uploads/{id}`: the stored record.
 pub async fn get_upload(
     State(app): State<App>,
@@ -78,24 +87,33 @@ pub async fn get_upload(
     app.store
         .get_upload(&id.to_ascii_lowercase())
         .await?
-        .map(axum::Json)
+        .map(|u| axum::Json(u.into_api()))
         .ok_or_else(|| ApiError::not_found(format!("no upload {id:?}")))
 }
 
+#[utoipa::path(post, path = "/api/v1/file-transfers", tag = "files", params(("x-shoal-client" = Option<String>, Header, description = "`console` marks a launch from the web console; anything else is an API launch")),
+    request_body = FileTransferRequest,
+    responses((status = 200, description = "The job started", body = FileTransferResponse)))]
 /// `POST /api/v1/file-transfers`.
 pub async fn transfer(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
     Launch(mode): Launch,
     Json(req): Json<FileTransferRequest>,
-) -> Result<axum::Json<ExecuteScriptResponse>, ApiError> {
+) -> Result<axum::Json<FileTransferResponse>, ApiError> {
     let validated = crate::transfer::validate::validate(&app, &caller, req).await?;
-    Ok(axum::Json(
-        crate::transfer::start(&app, &caller, mode, validated).await?,
-    ))
+    let started = crate::transfer::start(&app, &caller, mode, validated).await?;
+    Ok(axum::Json(FileTransferResponse {
+        job_instance_id: started.job_instance_id,
+        job_instance_name: started.job_instance_name,
+        step_instance_id: started.step_instance_id,
+        host_count: started.host_count,
+        abnormal_count: started.abnormal_count,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FilesQuery {
     attempt: Option<u32>,
@@ -108,6 +126,8 @@ pub struct FilesQuery {
     length: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/steps/{id}/files", tag = "files", params(("id" = i64, Path, description = "step id"), FilesQuery),
+    responses((status = 200, description = "A page of per-file rows", body = Paged<FileTaskRow>)))]
 /// `GET /api/v1/steps/{id}/files`: per-file transfer rows of one attempt.
 pub async fn list(
     State(app): State<App>,
@@ -144,7 +164,8 @@ pub async fn list(
     Ok(axum::Json(
         app.store
             .list_file_tasks(&filter, page(q.start, q.length, 100)?)
-            .await?,
+            .await?
+            .into_api(),
     ))
 }
 
@@ -163,22 +184,9 @@ fn file_status(s: &str) -> Result<FileStatus, ApiError> {
     })
 }
 
-#[derive(Serialize)]
-pub struct FileCount {
-    status: FileStatus,
-    count: u64,
-}
-
-/// `GET /api/v1/steps/{id}/files/summary`: download-side file counts by status.
-#[derive(Serialize)]
-pub struct FilesSummary {
-    step_instance_id: StepId,
-    attempt: u32,
-    /// Files (per target) in all.
-    total: u64,
-    counts: Vec<FileCount>,
-}
-
+#[utoipa::path(get, path = "/api/v1/steps/{id}/files/summary", tag = "files",
+    params(("id" = i64, Path, description = "step id"), AttemptQuery),
+    responses((status = 200, description = "Download-side file counts by status", body = FilesSummary)))]
 pub async fn summary(
     State(app): State<App>,
     Path(id): Path<StepId>,

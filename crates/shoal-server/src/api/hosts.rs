@@ -1,18 +1,21 @@
 //! Hosts, labels, dynamic groups and target previews.
 
 use super::ApiError;
+use super::convert::IntoApi as _;
 use super::extract::{Json, Path, Query};
 use crate::app::App;
 use crate::clock::now_ms;
 use axum::extract::State;
 use serde::Deserialize;
-use shoal_store::{Group, Host, HostFilter, NewGroup, Page, Paged};
+use shoal_store::{HostFilter, NewGroup, Page};
 use shoal_types::api::{
-    GroupRequest, HostSummary, PreviewRequest, PreviewResponse, SetLabelsRequest,
+    Group, GroupRequest, Host, HostSummary, Paged, PreviewRequest, PreviewResponse,
+    SetLabelsRequest,
 };
 use shoal_types::{AgentStatus, DEFAULT_SCOPE, HostId, Labels, ScopeId};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HostQuery {
     scope_id: Option<ScopeId>,
@@ -40,6 +43,8 @@ pub fn page(start: Option<u64>, length: Option<u32>, default: u32) -> Result<Pag
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", params(HostQuery),
+    responses((status = 200, description = "A page of hosts", body = Paged<Host>)))]
 pub async fn list(
     State(app): State<App>,
     Query(q): Query<HostQuery>,
@@ -99,16 +104,20 @@ pub async fn list(
     Ok(axum::Json(
         app.store
             .list_hosts(&filter, page(q.start, q.length, 100)?)
-            .await?,
+            .await?
+            .into_api(),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeQuery {
     scope_id: Option<ScopeId>,
 }
 
+#[utoipa::path(get, path = "/api/v1/hosts/summary", tag = "hosts", params(ScopeQuery),
+    responses((status = 200, description = "Host counts by agent status", body = HostSummary)))]
 pub async fn summary(
     State(app): State<App>,
     Query(q): Query<ScopeQuery>,
@@ -125,6 +134,8 @@ pub async fn summary(
     Ok(axum::Json(s))
 }
 
+#[utoipa::path(get, path = "/api/v1/hosts/{id}", tag = "hosts", params(("id" = i64, Path, description = "host id")),
+    responses((status = 200, description = "The host", body = Host)))]
 pub async fn get(
     State(app): State<App>,
     Path(id): Path<HostId>,
@@ -134,7 +145,7 @@ pub async fn get(
         .get_host(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no host {id}")))?;
-    Ok(axum::Json(host))
+    Ok(axum::Json(host.into_api()))
 }
 
 fn validate_labels(labels: &Labels) -> Result<(), ApiError> {
@@ -160,6 +171,9 @@ fn validate_labels(labels: &Labels) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(put, path = "/api/v1/hosts/{id}/labels", tag = "hosts", params(("id" = i64, Path, description = "host id")),
+    request_body = SetLabelsRequest,
+    responses((status = 200, description = "The host with its new labels", body = Host)))]
 pub async fn set_labels(
     State(app): State<App>,
     Path(id): Path<HostId>,
@@ -172,6 +186,8 @@ pub async fn set_labels(
     get(State(app), Path(id)).await
 }
 
+#[utoipa::path(post, path = "/api/v1/hosts/{id}/revoke", tag = "hosts", params(("id" = i64, Path, description = "host id")),
+    responses((status = 200, description = "The revoked host (its agent is disconnected)", body = Host)))]
 pub async fn revoke(
     State(app): State<App>,
     Path(id): Path<HostId>,
@@ -183,11 +199,15 @@ pub async fn revoke(
     get(State(app), Path(id)).await
 }
 
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(ScopeQuery),
+    responses((status = 200, description = "Dynamic groups", body = Vec<Group>)))]
 pub async fn list_groups(
     State(app): State<App>,
     Query(q): Query<ScopeQuery>,
 ) -> Result<axum::Json<Vec<Group>>, ApiError> {
-    Ok(axum::Json(app.store.list_groups(q.scope_id).await?))
+    Ok(axum::Json(
+        app.store.list_groups(q.scope_id).await?.into_api(),
+    ))
 }
 
 fn validate_group(req: &GroupRequest) -> Result<(), ApiError> {
@@ -197,6 +217,8 @@ fn validate_group(req: &GroupRequest) -> Result<(), ApiError> {
     crate::targets::parse_selector(&req.selector).map(|_| ())
 }
 
+#[utoipa::path(post, path = "/api/v1/groups", tag = "groups", request_body = GroupRequest,
+    responses((status = 200, description = "The new group", body = Group)))]
 pub async fn create_group(
     State(app): State<App>,
     Json(req): Json<GroupRequest>,
@@ -215,7 +237,7 @@ pub async fn create_group(
         .create_group(g)
         .await
         .map_err(|e| group_conflict(e, req.name.trim(), scope_id))?;
-    Ok(axum::Json(group))
+    Ok(axum::Json(group.into_api()))
 }
 
 /// A store error for a group write, with a duplicate name said in our words.
@@ -229,6 +251,8 @@ fn group_conflict(e: shoal_store::Error, name: &str, scope_id: ScopeId) -> ApiEr
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path, description = "group id")),
+    responses((status = 200, description = "The group", body = Group)))]
 pub async fn get_group(
     State(app): State<App>,
     Path(id): Path<i64>,
@@ -238,9 +262,12 @@ pub async fn get_group(
         .get_group(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no group {id}")))?;
-    Ok(axum::Json(g))
+    Ok(axum::Json(g.into_api()))
 }
 
+#[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path, description = "group id")),
+    request_body = GroupRequest,
+    responses((status = 200, description = "The updated group", body = Group)))]
 pub async fn update_group(
     State(app): State<App>,
     Path(id): Path<i64>,
@@ -263,6 +290,8 @@ pub async fn update_group(
     get_group(State(app), Path(id)).await
 }
 
+#[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path, description = "group id")),
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete_group(
     State(app): State<App>,
     Path(id): Path<i64>,
@@ -274,6 +303,8 @@ pub async fn delete_group(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/targets/preview", tag = "hosts", request_body = PreviewRequest,
+    responses((status = 200, description = "What the targets resolve to now", body = PreviewResponse)))]
 pub async fn preview(
     State(app): State<App>,
     Json(req): Json<PreviewRequest>,

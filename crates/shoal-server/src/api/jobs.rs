@@ -2,6 +2,7 @@
 //! terminate and retry operations.
 
 use super::ApiError;
+use super::convert::IntoApi as _;
 use super::extract::{Json, Launch, Path, Query};
 use super::hosts::page;
 use crate::app::App;
@@ -10,18 +11,19 @@ use axum::Extension;
 use axum::extract::State;
 use base64::Engine as _;
 use serde::Deserialize;
-use shoal_store::{
-    GroupBy, GroupKey, Job, JobFilter, Paged, ResultGroup, Step, TaskFilter, TaskRow,
-};
+use shoal_store::{GroupBy, GroupKey, JobFilter, TaskFilter, TaskRow};
 use shoal_types::api::{
-    ExecuteScriptRequest, ExecuteScriptResponse, JobDetail, LogResponse, RetryRequest,
-    RetryResponse, StatusCount, StepDetail,
+    self, ExecuteScriptRequest, ExecuteScriptResponse, JobDetail, LogResponse, Paged, ResultGroups,
+    RetryRequest, RetryResponse, StatusCount, StepDetail, TerminateResponse,
 };
 use shoal_types::{HostId, HostTaskStatus, JobId, RunStatus, ScopeId, StepId, TaskKey};
 
 /// Largest log slice one request returns.
 const LOG_PAGE_MAX: u64 = 1024 * 1024;
 
+#[utoipa::path(post, path = "/api/v1/script-executions", tag = "jobs", params(("x-shoal-client" = Option<String>, Header, description = "`console` marks a launch from the web console; anything else is an API launch")),
+    request_body = ExecuteScriptRequest,
+    responses((status = 200, description = "The job started", body = ExecuteScriptResponse)))]
 pub async fn execute_script(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
@@ -33,7 +35,8 @@ pub async fn execute_script(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobQuery {
     scope_id: Option<ScopeId>,
@@ -48,10 +51,12 @@ pub struct JobQuery {
     length: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", params(JobQuery),
+    responses((status = 200, description = "A page of jobs, newest first", body = Paged<api::Job>)))]
 pub async fn list(
     State(app): State<App>,
     Query(q): Query<JobQuery>,
-) -> Result<axum::Json<Paged<Job>>, ApiError> {
+) -> Result<axum::Json<Paged<api::Job>>, ApiError> {
     let mut statuses = Vec::new();
     for part in q
         .status
@@ -92,14 +97,17 @@ pub async fn list(
     Ok(axum::Json(
         app.store
             .list_jobs(&filter, page(q.start, q.length, 20)?)
-            .await?,
+            .await?
+            .into_api(),
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "The job with its steps and their task counts", body = JobDetail)))]
 pub async fn detail(
     State(app): State<App>,
     Path(id): Path<JobId>,
-) -> Result<axum::Json<JobDetail<Job, Step>>, ApiError> {
+) -> Result<axum::Json<JobDetail>, ApiError> {
     let job = app
         .store
         .get_job(id)
@@ -114,22 +122,29 @@ pub async fn detail(
             .into_iter()
             .map(|(status, count)| StatusCount { status, count })
             .collect();
-        steps.push(StepDetail { step, counts });
+        steps.push(StepDetail {
+            step: step.into_api(),
+            counts,
+        });
     }
     let finished = job.status.is_terminal();
     Ok(axum::Json(JobDetail {
-        job,
+        job: job.into_api(),
         finished,
         steps,
     }))
 }
 
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/terminate", tag = "jobs", params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "Terminating", body = TerminateResponse)))]
 pub async fn terminate(
     State(app): State<App>,
     Path(id): Path<JobId>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<TerminateResponse>, ApiError> {
     crate::jobs::terminate(&app, id).await?;
-    Ok(axum::Json(serde_json::json!({ "job_instance_id": id })))
+    Ok(axum::Json(TerminateResponse {
+        job_instance_id: id,
+    }))
 }
 
 /// The attempt asked for (default: the step's current one); NOT_FOUND for an unknown step,
@@ -154,7 +169,8 @@ pub(super) async fn step_attempt(
     Ok(attempt)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HostsQuery {
     attempt: Option<u32>,
@@ -179,11 +195,13 @@ fn host_status(code: &str) -> Result<HostTaskStatus, ApiError> {
         .ok_or_else(|| ApiError::invalid(format!("unknown host status code {n}")))
 }
 
+#[utoipa::path(get, path = "/api/v1/steps/{id}/hosts", tag = "steps", params(("id" = i64, Path, description = "step id"), HostsQuery),
+    responses((status = 200, description = "A page of per-host results", body = Paged<api::TaskRow>)))]
 pub async fn hosts(
     State(app): State<App>,
     Path(id): Path<StepId>,
     Query(q): Query<HostsQuery>,
-) -> Result<axum::Json<Paged<TaskRow>>, ApiError> {
+) -> Result<axum::Json<Paged<api::TaskRow>>, ApiError> {
     let attempt = step_attempt(&app, id, q.attempt).await?;
     let statuses = q
         .status
@@ -214,24 +232,20 @@ pub async fn hosts(
     Ok(axum::Json(
         app.store
             .list_tasks(&filter, page(q.start, q.length, 100)?)
-            .await?,
+            .await?
+            .into_api(),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AttemptQuery {
     pub(super) attempt: Option<u32>,
 }
 
-#[derive(serde::Serialize)]
-pub struct Groups {
-    attempt: u32,
-    by: GroupBy,
-    groups: Vec<ResultGroup>,
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct GroupsQuery {
     attempt: Option<u32>,
@@ -239,11 +253,13 @@ pub struct GroupsQuery {
     by: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/steps/{id}/groups", tag = "steps", params(("id" = i64, Path, description = "step id"), GroupsQuery),
+    responses((status = 200, description = "Result groups, largest first", body = ResultGroups)))]
 pub async fn groups(
     State(app): State<App>,
     Path(id): Path<StepId>,
     Query(q): Query<GroupsQuery>,
-) -> Result<axum::Json<Groups>, ApiError> {
+) -> Result<axum::Json<ResultGroups>, ApiError> {
     let by = match q.by.as_deref() {
         None | Some("" | "status") => GroupBy::Status,
         Some("output") => GroupBy::Output,
@@ -254,14 +270,15 @@ pub async fn groups(
         }
     };
     let attempt = step_attempt(&app, id, q.attempt).await?;
-    Ok(axum::Json(Groups {
+    Ok(axum::Json(ResultGroups {
         attempt,
-        by,
-        groups: app.store.result_groups(id, attempt, by).await?,
+        by: by.into_api(),
+        groups: app.store.result_groups(id, attempt, by).await?.into_api(),
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     attempt: Option<u32>,
@@ -269,6 +286,9 @@ pub struct LogQuery {
     limit: Option<u64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/steps/{id}/hosts/{host_id}/log", tag = "steps",
+    params(("id" = i64, Path, description = "step id"), ("host_id" = i64, Path, description = "host id"), LogQuery),
+    responses((status = 200, description = "A page of the host's output", body = LogResponse)))]
 pub async fn log(
     State(app): State<App>,
     Path((id, host_id)): Path<(StepId, HostId)>,
@@ -332,6 +352,9 @@ async fn find_task(app: &App, filter: &TaskFilter, host_id: HostId) -> Result<Ta
     })
 }
 
+#[utoipa::path(post, path = "/api/v1/steps/{id}/retry", tag = "steps", params(("id" = i64, Path, description = "step id")),
+    request_body = RetryRequest,
+    responses((status = 200, description = "The new attempt started", body = RetryResponse)))]
 pub async fn retry(
     State(app): State<App>,
     Path(id): Path<StepId>,

@@ -2,15 +2,18 @@
 //! error contract, and the handlers, one module per resource.
 
 mod console;
+mod convert;
 mod error;
 mod events;
 mod extract;
 mod files;
 mod hosts;
 mod jobs;
+mod openapi;
 mod tokens;
 
 pub use error::ApiError;
+pub use openapi::openapi;
 pub use tokens::{check_scope, issue as issue_token};
 
 use crate::app::App;
@@ -68,6 +71,7 @@ pub fn router(app: App) -> Router {
         .route("/steps/{id}/hosts/{host_id}/log", get(jobs::log))
         .route("/steps/{id}/retry", post(jobs::retry))
         .route("/whoami", get(tokens::whoami))
+        .route("/openapi.json", get(openapi::serve))
         .fallback(not_found);
     let authed = Router::new()
         .nest("/api/v1", api)
@@ -77,7 +81,7 @@ pub fn router(app: App) -> Router {
             crate::auth::require_token,
         ));
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(openapi::health))
         .merge(authed)
         .fallback(console::serve)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -136,6 +140,9 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such API endpoint")
 }
 
+/// `GET /metrics`: Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "server",
+    responses((status = 200, description = "Prometheus metrics", body = String, content_type = "text/plain")))]
 async fn metrics(State(app): State<App>) -> impl IntoResponse {
     (
         [(

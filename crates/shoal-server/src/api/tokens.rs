@@ -1,40 +1,46 @@
 //! Scopes, API and enrollment tokens, and `whoami`.
 
 use super::ApiError;
+use super::convert::IntoApi as _;
 use super::extract::{Json, Path};
 use crate::app::App;
 use crate::auth::{Caller, hash_secret, new_secret};
 use crate::clock::now_ms;
 use axum::Extension;
 use axum::extract::State;
-use shoal_store::{NewToken, Scope, TokenKind, TokenRecord};
+use shoal_store::{NewToken, TokenKind, TokenRecord};
 use shoal_types::DEFAULT_SCOPE;
-use shoal_types::api::{CreateTokenRequest, CreateTokenResponse, ErrorCode};
+use shoal_types::api::{
+    CreateScopeRequest, CreateTokenRequest, CreateTokenResponse, ErrorCode, Scope, Token, WhoAmI,
+};
 
-pub async fn whoami(Extension(caller): Extension<Caller>) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "token_id": caller.token_id, "name": caller.name }))
+#[utoipa::path(get, path = "/api/v1/whoami", tag = "tokens",
+    responses((status = 200, description = "The token of the request", body = WhoAmI)))]
+pub async fn whoami(Extension(caller): Extension<Caller>) -> axum::Json<WhoAmI> {
+    axum::Json(WhoAmI {
+        token_id: caller.token_id,
+        name: caller.name,
+    })
 }
 
+#[utoipa::path(get, path = "/api/v1/scopes", tag = "scopes",
+    responses((status = 200, description = "Every scope", body = Vec<Scope>)))]
 pub async fn list_scopes(State(app): State<App>) -> Result<axum::Json<Vec<Scope>>, ApiError> {
-    Ok(axum::Json(app.store.list_scopes().await?))
+    Ok(axum::Json(app.store.list_scopes().await?.into_api()))
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateScope {
-    name: String,
-}
-
+#[utoipa::path(post, path = "/api/v1/scopes", tag = "scopes", request_body = CreateScopeRequest,
+    responses((status = 200, description = "The new scope", body = Scope)))]
 pub async fn create_scope(
     State(app): State<App>,
-    Json(req): Json<CreateScope>,
+    Json(req): Json<CreateScopeRequest>,
 ) -> Result<axum::Json<Scope>, ApiError> {
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 128 {
         return Err(ApiError::invalid("scope name must be 1-128 characters"));
     }
     match app.store.create_scope(name, now_ms()).await {
-        Ok(scope) => Ok(axum::Json(scope)),
+        Ok(scope) => Ok(axum::Json(scope.into_api())),
         Err(shoal_store::Error::Conflict(_)) => Err(ApiError::new(
             ErrorCode::Conflict,
             format!("a scope named {name:?} already exists"),
@@ -60,10 +66,14 @@ pub async fn check_scope(app: &App, scope_id: i64) -> Result<(), ApiError> {
     ))
 }
 
-pub async fn list(State(app): State<App>) -> Result<axum::Json<Vec<TokenRecord>>, ApiError> {
-    Ok(axum::Json(app.store.list_tokens().await?))
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+    responses((status = 200, description = "Every token (never a secret)", body = Vec<Token>)))]
+pub async fn list(State(app): State<App>) -> Result<axum::Json<Vec<Token>>, ApiError> {
+    Ok(axum::Json(app.store.list_tokens().await?.into_api()))
 }
 
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateTokenRequest,
+    responses((status = 200, description = "The new token with its secret, shown once", body = CreateTokenResponse)))]
 pub async fn create(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
@@ -132,6 +142,8 @@ pub async fn issue(
     Ok((secret, record))
 }
 
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = i64, Path, description = "token id")),
+    responses((status = 204, description = "Revoked")))]
 pub async fn revoke(
     State(app): State<App>,
     Path(id): Path<i64>,

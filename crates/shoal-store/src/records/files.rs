@@ -4,89 +4,8 @@
 use serde::{Deserialize, Serialize};
 use shoal_types::{HostId, StepId, UnixMs};
 
-/// `FileTaskKey::mode` of a row on the serving side: `host_id` is the source host and the row
-/// records what it uploaded.
-pub const FILE_MODE_UPLOAD: u8 = 0;
-/// `FileTaskKey::mode` of a row on the receiving side: `host_id` is the target host.
-pub const FILE_MODE_DOWNLOAD: u8 = 1;
-
-/// Status of one file transfer, numbered as bk-job's file logs (§2.4.5); serialised as the
-/// code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FileStatus {
-    Waiting,
-    Uploading,
-    Downloading,
-    Success,
-    Failed,
-}
-
-impl FileStatus {
-    pub const ALL: &'static [FileStatus] = &[
-        FileStatus::Waiting,
-        FileStatus::Uploading,
-        FileStatus::Downloading,
-        FileStatus::Success,
-        FileStatus::Failed,
-    ];
-
-    pub fn code(self) -> i32 {
-        match self {
-            FileStatus::Waiting => 1,
-            FileStatus::Uploading => 2,
-            FileStatus::Downloading => 3,
-            FileStatus::Success => 4,
-            FileStatus::Failed => 5,
-        }
-    }
-
-    pub fn from_code(code: i32) -> Option<FileStatus> {
-        match code {
-            1 => Some(FileStatus::Waiting),
-            2 => Some(FileStatus::Uploading),
-            3 => Some(FileStatus::Downloading),
-            4 => Some(FileStatus::Success),
-            5 => Some(FileStatus::Failed),
-            _ => None,
-        }
-    }
-
-    /// A short English description, as shown in the CLI.
-    pub fn text(self) -> &'static str {
-        match self {
-            FileStatus::Waiting => "waiting",
-            FileStatus::Uploading => "uploading",
-            FileStatus::Downloading => "downloading",
-            FileStatus::Success => "success",
-            FileStatus::Failed => "failed",
-        }
-    }
-
-    /// Success and failure are final: a row in either never changes again.
-    pub fn is_terminal(self) -> bool {
-        matches!(self, FileStatus::Success | FileStatus::Failed)
-    }
-}
-
-impl Serialize for FileStatus {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_i32(self.code())
-    }
-}
-
-impl<'de> Deserialize<'de> for FileStatus {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let code = i32::deserialize(d)?;
-        FileStatus::from_code(code)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown FileStatus code {code}")))
-    }
-}
-
-impl std::fmt::Display for FileStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.text())
-    }
-}
+pub use shoal_types::FileStatus;
+pub use shoal_types::files::{FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD};
 
 /// What identifies one file transfer row.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -184,23 +103,4 @@ pub struct Upload {
     /// Last upload of the same content (uploads expire some time after this when no live
     /// step refers to them).
     pub last_used_at: UnixMs,
-}
-
-#[cfg(test)]
-mod tests {
-    // Pins the wire form of file statuses: bk-job's codes, both ways, unknown codes refused.
-    use super::FileStatus;
-
-    #[test]
-    fn file_status_serialises_as_code() {
-        for status in FileStatus::ALL {
-            let json = serde_json::to_string(status).expect("serialise");
-            assert_eq!(json, status.code().to_string());
-            let back: FileStatus = serde_json::from_str(&json).expect("deserialise");
-            assert_eq!(back, *status);
-        }
-        assert_eq!(FileStatus::Downloading.code(), 3);
-        assert!(serde_json::from_str::<FileStatus>("0").is_err());
-        assert!(FileStatus::Failed.is_terminal() && !FileStatus::Uploading.is_terminal());
-    }
 }

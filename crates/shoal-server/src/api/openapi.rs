@@ -1,0 +1,156 @@
+//! The OpenAPI 3.1 description of the REST API, generated from the handlers' `#[utoipa::path]`
+//! annotations and the `ToSchema` derives of `shoal_types::api`. Served at
+//! `/api/v1/openapi.json` (authenticated like every endpoint but `/healthz`), printed by
+//! `shoal openapi`, and committed as `web/openapi.json`, from which the console's TypeScript
+//! types are generated; a test fails when that snapshot drifts from [`openapi`].
+//!
+//! Every operation answers errors with [`ErrorBody`] (its `code` is one of [`ErrorCode`]); this
+//! is added to every operation here, in one place, rather than repeated in each annotation.
+
+use super::{events, files, hosts, jobs, tokens};
+use shoal_types::api::{ErrorBody, ErrorCode};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+/// The name of the bearer token scheme in the description.
+const BEARER: &str = "bearer";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Shoal API",
+        description = "The REST API of a Shoal server. Every endpoint but `/healthz` needs \
+                       `Authorization: Bearer <token>`. Errors answer with a JSON body \
+                       `{\"error\": {\"code\", \"message\"}}`; branch on `code`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        health,
+        super::metrics,
+        serve,
+        tokens::list_scopes,
+        tokens::create_scope,
+        tokens::list,
+        tokens::create,
+        tokens::revoke,
+        tokens::whoami,
+        hosts::list,
+        hosts::summary,
+        hosts::get,
+        hosts::set_labels,
+        hosts::revoke,
+        hosts::list_groups,
+        hosts::create_group,
+        hosts::get_group,
+        hosts::update_group,
+        hosts::delete_group,
+        hosts::preview,
+        jobs::execute_script,
+        files::upload,
+        files::get_upload,
+        files::transfer,
+        files::list,
+        files::summary,
+        jobs::list,
+        jobs::detail,
+        jobs::terminate,
+        events::stream,
+        jobs::hosts,
+        jobs::groups,
+        jobs::log,
+        jobs::retry,
+    ),
+    components(schemas(ErrorBody, ErrorCode)),
+    modifiers(&Contract),
+    security(("bearer" = [])),
+    tags(
+        (name = "scopes"), (name = "tokens"), (name = "hosts"), (name = "groups"),
+        (name = "jobs"), (name = "steps"), (name = "files"), (name = "server")
+    )
+)]
+struct ApiDoc;
+
+/// The bearer scheme, and the error responses of every operation.
+struct Contract;
+
+impl Modify for Contract {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token (`shoal token create`)"))
+                    .build(),
+            ),
+        );
+        let error = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in ops.into_iter().flatten() {
+                // Handler names repeat across modules (`list`, `revoke`): the tag makes the
+                // operation id unique.
+                if let (Some(tag), Some(id)) = (
+                    op.tags.as_ref().and_then(|t| t.first()),
+                    op.operation_id.as_ref(),
+                ) {
+                    op.operation_id = Some(format!("{tag}_{id}"));
+                }
+                let responses = &mut op.responses.responses;
+                responses.insert(
+                    "4XX".into(),
+                    error("The request was refused; `code` says why").into(),
+                );
+                responses.insert(
+                    "5XX".into(),
+                    error("INTERNAL or UNAVAILABLE; the server log has the cause").into(),
+                );
+            }
+        }
+    }
+}
+
+/// The description as pretty JSON, ending in a newline (as committed in `web/openapi.json`).
+pub fn openapi() -> String {
+    let doc = ApiDoc::openapi();
+    let mut text = doc
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}
+
+/// `GET /healthz`: liveness, without a token.
+#[utoipa::path(get, path = "/healthz", tag = "server", security(()),
+    responses((status = 200, description = "The server is up", body = String, content_type = "text/plain")))]
+pub(super) async fn health() -> &'static str {
+    "ok"
+}
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "server",
+    responses((status = 200, description = "This description (OpenAPI 3.1)", body = Object)))]
+pub(super) async fn serve() -> impl axum::response::IntoResponse {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        TEXT.get_or_init(openapi).as_str(),
+    )
+}
