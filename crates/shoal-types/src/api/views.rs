@@ -183,8 +183,10 @@ pub enum StepSpec {
     Empty(EmptySpec),
 }
 
+/// Nothing but `{}`, so that it never also matches a script or file spec (`oneOf`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct EmptySpec {}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
