@@ -81,8 +81,8 @@ pub fn job_name(name: Option<&str>, default: &str) -> Result<String, Rejected> {
 
 /// The name of an unnamed job: `quick script 2026-12-03 15:30:12 UTC`.
 fn default_name(default: &str, now: i64) -> String {
-    let time = crate::transfer::plan::UtcTime::from_unix_ms(now);
-    let stamp = crate::transfer::plan::strftime("%Y-%m-%d %H:%M:%S UTC", &time);
+    let time = shoal_plan::plan::UtcTime::from_unix_ms(now);
+    let stamp = shoal_plan::plan::strftime("%Y-%m-%d %H:%M:%S UTC", &time);
     format!("{default} {stamp}")
 }
 

@@ -76,7 +76,7 @@ impl Ca {
         let day_ms = 86_400_000;
         let now = crate::clock::now_ms();
         let ymd = |ms: i64| {
-            let t = crate::transfer::plan::UtcTime::from_unix_ms(ms);
+            let t = shoal_plan::plan::UtcTime::from_unix_ms(ms);
             rcgen::date_time_ymd(t.year, t.month, t.day)
         };
         params.not_before = ymd(now - day_ms);

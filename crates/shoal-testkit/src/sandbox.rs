@@ -22,7 +22,7 @@ mod net;
 mod procs;
 
 pub use cgroups::cgroup_dir;
-pub use procs::{Bins, ServerSpec, proc_status_kib};
+pub use procs::{Bins, ServerSpec, proc_status_kib, tail};
 
 use crate::api::Api;
 use anyhow::{Context, bail};

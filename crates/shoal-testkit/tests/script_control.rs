@@ -2,12 +2,14 @@
 //! as 102 (script timeout) within seconds; terminating a job ends its running hosts as 103
 //! (script terminated), the step as 11 (stopped) and the job as 8 (terminated), and the script's
 //! processes are really gone; a script runs as the requested OS account, and an account that does
-//! not exist ends the host as 311 (user does not exist).
+//! not exist ends the host as 311 (user does not exist). A terminate that finds the host
+//! disconnected kills the script once its agent is back.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
-use shoal_testkit::api::shell;
+use shoal_testkit::api::{Api, shell};
 use shoal_testkit::sandbox::{Sandbox, SandboxOptions, require_root};
+use shoal_types::api::ExecuteScriptResponse;
 use shoal_types::{HostTaskStatus, RunStatus};
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,17 @@ async fn sandbox(n: usize) -> (Sandbox, Vec<i64>) {
     sb.wait_hosts_online(n, ONLINE).await.unwrap();
     let ids = sb.host_ids().await.unwrap();
     (sb, ids)
+}
+
+/// Starts `script` on `ids` (timeout 600 s) and waits until it runs on every host.
+async fn running(api: &Api, script: &str, ids: &[i64]) -> ExecuteScriptResponse {
+    let resp = api.execute(&shell(script, ids, 600)).await.unwrap();
+    api.wait_tasks(resp.step_instance_id, ids, JOB, |s| {
+        s == HostTaskStatus::Running
+    })
+    .await
+    .unwrap();
+    resp
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,14 +58,8 @@ async fn terminate_stops_running_scripts_for_real() {
     let api = sb.api();
     // A sleep length nobody else uses, so `pgrep` finds only ours (hosts share one pid space).
     let secs = 3000 + std::process::id() % 1000;
-    let resp = api
-        .execute(&shell(&format!("echo started; sleep {secs}"), &ids, 600))
-        .await
-        .unwrap();
+    let resp = running(&api, &format!("echo started; sleep {secs}"), &ids).await;
     let step = resp.step_instance_id;
-    api.wait_tasks(step, &ids, JOB, |s| s == HostTaskStatus::Running)
-        .await
-        .unwrap();
 
     api.terminate(resp.job_instance_id).await.unwrap();
     let view = api.wait_job(resp.job_instance_id, JOB).await.unwrap();
@@ -76,6 +83,49 @@ async fn terminate_stops_running_scripts_for_real() {
         RunStatus::Success,
         "sleep survived: {rows:?}"
     );
+}
+
+/// A `Kill` the server could not deliver (the host had no session when the job was terminated)
+/// reaches the agent when it reconnects: the script dies then, not at its own end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_missed_while_disconnected_is_sent_on_reconnection() {
+    require_root().unwrap();
+    // Heartbeats every second: the server drops the silent session within seconds; the grace
+    // is long enough that the task waits for its agent instead of ending as agent abnormal.
+    let sb = Sandbox::start(SandboxOptions {
+        agent_lost_grace_secs: 300,
+        heartbeat_secs: Some(1),
+        ..SandboxOptions::with_agents(1)
+    })
+    .await
+    .unwrap();
+    sb.wait_hosts_online(1, ONLINE).await.unwrap();
+    let ids = sb.host_ids().await.unwrap();
+    let api = sb.api();
+    let secs = 4000 + std::process::id() % 1000;
+    let resp = running(&api, &format!("sleep {secs}"), &ids).await;
+    let step = resp.step_instance_id;
+
+    sb.link_down(0).unwrap();
+    let deadline = Instant::now() + ONLINE;
+    while api.summary().await.unwrap().online > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the server kept the silent session"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    api.terminate(resp.job_instance_id).await.unwrap();
+    sb.link_up(0).unwrap();
+
+    let view = api
+        .wait_job(resp.job_instance_id, Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert_eq!(view.job.status, RunStatus::Terminated, "{view:?}");
+    for row in api.step_hosts(step).await.unwrap() {
+        assert_eq!(row.status, HostTaskStatus::ScriptTerminated, "{row:?}");
+    }
 }
 
 /// Creates the `shoaltest` account once on this machine (every sandbox host shares /etc/passwd).

@@ -9,8 +9,10 @@
 
 use super::{events, files, hosts, jobs, tokens};
 use shoal_types::api::{ErrorBody, ErrorCode};
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 /// The name of the bearer token scheme in the description.
@@ -125,7 +127,48 @@ impl Modify for Contract {
                 );
             }
         }
+        describe_event_stream(doc);
     }
+}
+
+/// `GET /jobs/{id}/events` sends server-sent events: the schema of `text/event-stream` describes
+/// one event (as OpenAPI 3.2 does and schemathesis reads it): `event:` the variant name,
+/// `data:` a [`JobEvent`](shoal_types::api::JobEvent) as JSON.
+fn describe_event_stream(doc: &mut utoipa::openapi::OpenApi) {
+    let content = doc
+        .paths
+        .paths
+        .get_mut("/api/v1/jobs/{id}/events")
+        .and_then(|item| item.get.as_mut())
+        .and_then(|op| op.responses.responses.get_mut("200"))
+        .and_then(|resp| match resp {
+            RefOr::T(resp) => resp.content.get_mut("text/event-stream"),
+            RefOr::Ref(_) => None,
+        });
+    let Some(content) = content else {
+        return;
+    };
+    let mut payload = Extensions::default();
+    payload.insert(
+        "contentSchema".into(),
+        serde_json::json!({ "$ref": "#/components/schemas/JobEvent" }),
+    );
+    let data = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .content_media_type("application/json")
+        .description(Some("The event as JSON (`JobEvent`)"))
+        .extensions(Some(payload));
+    let event = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["job", "step", "log", "task"]));
+    content.schema = Some(
+        ObjectBuilder::new()
+            .property("event", event)
+            .property("data", data)
+            .required("event")
+            .required("data")
+            .into(),
+    );
 }
 
 /// The description as pretty JSON, ending in a newline (as committed in `web/openapi.json`).

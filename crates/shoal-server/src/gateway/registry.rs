@@ -1,6 +1,8 @@
 //! Live agent sessions by host. Every (re)connection registers with the generation the database
 //! handed out; a newer generation replaces (and so closes) an older session, and an older
-//! session can never unregister a newer one.
+//! session can never unregister a newer one. Only the registry keeps a session's sender for
+//! long: dropping the entry (replaced, kicked, stalled) ends the session once its queue is
+//! drained.
 
 use parking_lot::Mutex;
 use shoal_proto::ServerMsg;
@@ -145,27 +147,55 @@ impl Registry {
             .collect()
     }
 
-    /// Queues a message for a host's session. Returns false if the host has no session. A full
-    /// queue does not block the caller: the message is sent from a short-lived task instead.
+    /// Queues a message for a host's session, in order: messages to one session leave in the
+    /// order they were queued. Returns false if the host has no session or the message was not
+    /// queued. Never blocks and never spawns: a session whose queue is full is stalled (its
+    /// agent is far behind or gone), so it is dropped like a kicked one. What was queued before
+    /// still goes out, nothing queued after the loss does, and the agent's reconnection
+    /// re-sends the tasks that were never handed over (`session::reconcile`).
     pub fn send(&self, host_id: HostId, msg: ServerMsg) -> bool {
-        let Some(tx) = self
+        let Some((tx, generation)) = self
             .state
             .lock()
             .sessions
             .get(&host_id)
-            .map(|h| h.tx.clone())
+            .map(|h| (h.tx.clone(), h.generation))
         else {
             return false;
         };
         match tx.try_send(msg) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(msg)) => {
-                tokio::spawn(async move {
-                    let _ = tx.send(msg).await;
-                });
-                true
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.drop_stalled(host_id, generation);
+                false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
+
+    /// Drops the session `generation` of a host because its queue is full (not a newer one
+    /// that replaced it meanwhile).
+    fn drop_stalled(&self, host_id: HostId, generation: i64) {
+        let mut st = self.state.lock();
+        if st
+            .sessions
+            .get(&host_id)
+            .is_none_or(|h| h.generation != generation)
+        {
+            return;
+        }
+        st.sessions.remove(&host_id);
+        st.disconnected_at.insert(host_id, Instant::now());
+        drop(st);
+        metrics::counter!("shoal_sessions_stalled_total").increment(1);
+        tracing::warn!(
+            host_id,
+            generation,
+            "the agent's session queue is full; dropping the session so that it reconnects"
+        );
+    }
 }
+
+#[cfg(test)]
+#[path = "registry_tests.rs"]
+mod tests;

@@ -180,16 +180,24 @@ pub fn send(app: &App, keys: &[TaskKey], accepted: Option<Instant>) {
     }
 }
 
-/// After an agent (re)connects: tasks it still knows report on their own; tasks never handed
-/// to it are sent now; tasks it was running but no longer knows were lost with its process and
-/// end as agent abnormal. A file task for an agent that came back without file distribution
-/// ends as agent abnormal too.
+/// After an agent (re)connects: tasks it still knows report on their own (those of a stopping
+/// step get their `Kill` again: one sent while the host had no session, or lost with a dropped
+/// one, would never arrive); tasks never handed to it are sent now; tasks it was running but no
+/// longer knows were lost with its process and end as agent abnormal. A file task for an agent
+/// that came back without file distribution ends as agent abnormal too.
 pub async fn resend(app: &App, host_id: HostId, peer_capable: bool, known: &[TaskKey]) {
     let known: HashSet<TaskKey> = known.iter().copied().collect();
     let mut lost = Vec::new();
     let mut too_old = Vec::new();
     for (key, task) in app.active.tasks_of_host(host_id) {
         if known.contains(&key) {
+            let stopping = app
+                .active
+                .step(key.step_id)
+                .is_some_and(|s| s.attempt == key.attempt && s.status == RunStatus::Stopping);
+            if stopping {
+                kill(app, key);
+            }
             continue;
         }
         if task.sent {

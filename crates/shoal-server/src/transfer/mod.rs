@@ -4,9 +4,9 @@
 //!
 //! Shape of a file step attempt: [`begin`] registers the target tasks (nothing is sent) and
 //! spawns the driver (`driver.rs`): `Scan` to every source host, wait for the `Manifest`s,
-//! plan (`plan.rs`), insert the per-file rows, build the swarm (`swarm.rs`), then send every
-//! open target its `Fetch` exactly as scripts are dispatched. Agent messages go through
-//! `messages.rs`; per-file progress is coalesced by `progress.rs`. When a target task ends
+//! plan (`shoal_plan::plan`), insert the per-file rows, build the swarm (`shoal_plan::swarm`),
+//! then send every open target its `Fetch` exactly as scripts are dispatched. Agent messages go
+//! through `messages.rs`; per-file progress is coalesced by `progress.rs`. When a target task ends
 //! ([`target_ended`], from the writer) its rows are closed; when the step ends ([`step_ended`],
 //! from the tracker) the upload rows are closed, every host gets `Release`, and the state goes.
 //!
@@ -15,14 +15,13 @@
 
 mod driver;
 mod messages;
-pub mod plan;
 mod progress;
-pub mod swarm;
 #[cfg(test)]
 mod tests;
 pub mod validate;
 
 pub use messages::handle as handle_agent_msg;
+pub use shoal_plan::{plan, swarm};
 
 use crate::app::App;
 use crate::clock::now_ms;

@@ -191,7 +191,7 @@ pub enum StepSpec {
     Empty(EmptySpec),
 }
 
-/// Nothing: `{}` and only `{}`, so that it never also matches a script or file spec.
+/// Nothing but `{}`, so that it never also matches a script or file spec (`oneOf`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 #[serde(deny_unknown_fields)]
