@@ -33,6 +33,7 @@ pub async fn check_scope(app: &App, scope_id: ScopeId) -> Result<(), Error> {
 /// Largest number of explicit ids or IPs in one request.
 const MAX_EXPLICIT: usize = 100_000;
 
+/// The hosts `targets` name in a scope the caller has checked ([`check_scope`]), now.
 pub async fn resolve(
     app: &App,
     scope_id: ScopeId,
@@ -44,7 +45,6 @@ pub async fn resolve(
         ))
         .into());
     }
-    check_scope(app, scope_id).await?;
     let mut ids: BTreeSet<HostId> = BTreeSet::new();
     if !targets.host_ids.is_empty() {
         let wanted: BTreeSet<HostId> = targets.host_ids.iter().copied().collect();

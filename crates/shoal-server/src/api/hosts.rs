@@ -311,6 +311,7 @@ pub async fn preview(
     Json(req): Json<PreviewRequest>,
 ) -> Result<axum::Json<PreviewResponse>, ApiError> {
     let scope = req.scope_id.unwrap_or(DEFAULT_SCOPE);
+    crate::targets::check_scope(&app, scope).await?;
     let ids = crate::targets::resolve(&app, scope, &req.targets).await?;
     let mut resp = PreviewResponse {
         total: ids.len() as u64,

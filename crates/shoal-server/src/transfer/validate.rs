@@ -72,6 +72,7 @@ pub async fn validate(
     let download_limit_mbps = speed_limit(req.download_speed_limit, "download_speed_limit")?;
     let timeout_secs = checks::timeout_secs(req.timeout)?;
     let checked = check_sources(&req.file_source_list)?;
+    crate::targets::check_scope(app, scope_id).await?;
 
     let now = now_ms();
     let mut sources = Vec::with_capacity(checked.len());
