@@ -163,79 +163,61 @@ fn progress(
     Ok(d)
 }
 
-/// What follows step `index` ending with `status`: the next step starts, or the job ends.
-fn after_step(job: &JobState, index: usize, status: RunStatus, d: &mut Decision) {
-    let next = job.steps.get(index + 1);
-    let finish = |to| Transition::Job {
+/// The job ends with `to`.
+fn end_job(to: RunStatus) -> Transition {
+    Transition::Job {
         from: RunStatus::LIVE.to_vec(),
         to,
         end: true,
-    };
+    }
+}
+
+/// A blank step starts: this server takes its lease and dispatches its current attempt.
+fn start_step(step: &StepState, d: &mut Decision) {
+    d.transitions.push(Transition::Step {
+        step_id: step.id,
+        from: vec![RunStatus::Blank],
+        to: RunStatus::Running,
+        start: true,
+        end: false,
+        lease: Lease::Take,
+    });
+    d.actions.push(Action::Dispatch {
+        step_id: step.id,
+        attempt: step.attempt,
+    });
+}
+
+/// What follows step `index` ending with `status`: the next step starts, or the job ends.
+fn after_step(job: &JobState, index: usize, status: RunStatus, d: &mut Decision) {
+    let next = job.steps.get(index + 1);
     let mut end = job_after_step(status, next.is_none());
     if end.is_none() && job.status == RunStatus::Stopping {
         // A terminate that came between two steps ends the job instead.
         end = Some(RunStatus::Terminated);
     }
     match (end, next) {
-        (Some(status), _) => d.transitions.push(finish(status)),
-        (None, Some(next)) => {
-            d.transitions.push(Transition::Step {
-                step_id: next.id,
-                from: vec![RunStatus::Blank],
-                to: RunStatus::Running,
-                start: true,
-                end: false,
-                lease: Lease::Take,
-            });
-            d.actions.push(Action::Dispatch {
-                step_id: next.id,
-                attempt: next.attempt,
-            });
-        }
-        (None, None) => d.transitions.push(finish(RunStatus::Success)),
+        (Some(status), _) => d.transitions.push(end_job(status)),
+        (None, Some(next)) => start_step(next, d),
+        (None, None) => d.transitions.push(end_job(RunStatus::Success)),
     }
 }
 
 fn resume(job: &JobState) -> Result<Decision, Rejection> {
     let mut d = Decision::default();
-    if !RunStatus::LIVE.contains(&job.status)
-        || job
-            .steps
-            .iter()
-            .any(|s| RunStatus::LIVE.contains(&s.status) && s.status != RunStatus::Blank)
-    {
+    let step_live =
+        |s: &StepState| RunStatus::LIVE.contains(&s.status) && s.status != RunStatus::Blank;
+    if !RunStatus::LIVE.contains(&job.status) || job.steps.iter().any(step_live) {
         return Ok(d);
     }
     match job.steps.iter().rposition(|s| s.status != RunStatus::Blank) {
         Some(index) => after_step(job, index, job.steps[index].status, &mut d),
-        // Nothing has run: the first step starts (a job created without starting it).
-        None => {
-            let first = job
-                .steps
-                .first()
-                .filter(|_| job.status != RunStatus::Stopping);
-            match first {
-                Some(first) => {
-                    d.transitions.push(Transition::Step {
-                        step_id: first.id,
-                        from: vec![RunStatus::Blank],
-                        to: RunStatus::Running,
-                        start: true,
-                        end: false,
-                        lease: Lease::Take,
-                    });
-                    d.actions.push(Action::Dispatch {
-                        step_id: first.id,
-                        attempt: first.attempt,
-                    });
-                }
-                None => d.transitions.push(Transition::Job {
-                    from: RunStatus::LIVE.to_vec(),
-                    to: RunStatus::Terminated,
-                    end: true,
-                }),
-            }
-        }
+        // Nothing has run: the first step starts (a job created without starting it), unless
+        // the job is being terminated.
+        None => match job.steps.first() {
+            Some(first) if job.status != RunStatus::Stopping => start_step(first, &mut d),
+            _ => d.transitions.push(end_job(RunStatus::Terminated)),
+        },
     }
     Ok(d)
 }
@@ -273,11 +255,7 @@ fn terminate(job: &JobState) -> Result<Decision, Rejection> {
             });
         }
         // No step is running (none has started): the job ends at once.
-        None => d.transitions.push(Transition::Job {
-            from: RunStatus::LIVE.to_vec(),
-            to: RunStatus::Terminated,
-            end: true,
-        }),
+        None => d.transitions.push(end_job(RunStatus::Terminated)),
     }
     Ok(d)
 }

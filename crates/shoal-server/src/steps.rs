@@ -103,10 +103,15 @@ pub async fn job_state(app: &App, job_id: JobId) -> shoal_store::Result<JobState
         .get_job(job_id)
         .await?
         .ok_or_else(|| shoal_store::Error::NotFound(format!("job {job_id}")))?;
-    let mut steps = app.store.get_steps(job_id).await?;
+    state_of(app, &job).await
+}
+
+/// The engine's view of a job already read, with its steps from the store.
+pub async fn state_of(app: &App, job: &shoal_store::Job) -> shoal_store::Result<JobState> {
+    let mut steps = app.store.get_steps(job.id).await?;
     steps.sort_by_key(|s| s.ordinal);
     Ok(JobState {
-        id: job_id,
+        id: job.id,
         status: job.status,
         steps: steps
             .iter()

@@ -143,8 +143,9 @@ pub async fn launch(app: &App, req: Request) -> Result<Launched, Error> {
     for step in &req.steps {
         hosts.push(crate::targets::resolve(app, req.scope_id, &step.targets).await?);
     }
-    let first_hosts = hosts.first().cloned().unwrap_or_default();
-    let connected = app.registry.connected_among(&first_hosts);
+    // The steps are not empty (checked above), so neither is `hosts`.
+    let first_hosts: &[HostId] = hosts.first().map_or(&[], Vec::as_slice);
+    let connected = app.registry.connected_among(first_hosts);
     let now = now_ms();
     let steps = req
         .steps
@@ -261,7 +262,7 @@ pub async fn terminate(
         .await?
         .ok_or_else(|| Error::NotFound(format!("no job {job_id}")))?;
     authorize(app, caller, job.scope_id, Permission::Operate).await?;
-    let state = crate::steps::job_state(app, job_id).await?;
+    let state = crate::steps::state_of(app, &job).await?;
     let decision = shoal_engine::decide(&state, Command::Terminate)?;
     crate::steps::execute(app, &state, decision).await?;
     audit(caller, origin, "terminate", job_id);
@@ -318,7 +319,7 @@ pub async fn retry(
         .collect();
     let hosts: Vec<HostId> = previous.iter().map(|(h, _)| *h).collect();
     let connected = app.registry.connected_among(&hosts);
-    let state = crate::steps::job_state(app, step.job_id).await?;
+    let state = crate::steps::state_of(app, &job).await?;
     let decision = shoal_engine::decide(
         &state,
         Command::Retry {
