@@ -3,7 +3,8 @@
 //! namespaces, over the real protocol. Pins the engine's sequencing: step 2 starts only after
 //! step 1 succeeded on every host, a failed step ends the job with later steps never started,
 //! a retry of the failed step goes on with the next one, a file step can follow a script step,
-//! and a terminate stops the job.
+//! a later step's host that is offline ends as agent abnormal while the others run, and a
+//! terminate stops the job.
 
 use crate::app::App;
 use crate::auth::Caller;
@@ -297,6 +298,47 @@ async fn two_steps(database_url: Option<String>) {
         step_statuses(&app, job.job_id).await,
         [RunStatus::StopSuccess, RunStatus::Blank]
     );
+
+    // One of two hosts is offline when a later step starts: that host ends as agent abnormal
+    // with the reason, the other runs, and the job fails.
+    sb.kill_agent(1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app
+        .registry
+        .connected_among(&hosts[1..])
+        .contains(&hosts[1])
+    {
+        assert!(Instant::now() < deadline, "agent 1 still connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let job = launch_job(
+        &app,
+        "one host away",
+        vec![
+            step("first", "true", &hosts[..1]),
+            step("both", "echo here", &hosts),
+        ],
+    )
+    .await;
+    assert_eq!(job_end(&app, job.job_id).await, RunStatus::Fail);
+    assert_eq!(
+        step_statuses(&app, job.job_id).await,
+        [RunStatus::Success, RunStatus::Fail]
+    );
+    let mut counts = app
+        .store
+        .task_counts(job.step_ids[1], 0)
+        .await
+        .expect("counts");
+    counts.sort_by_key(|(s, _)| s.code());
+    assert_eq!(
+        counts,
+        [
+            (shoal_types::HostTaskStatus::AgentAbnormal, 1),
+            (shoal_types::HostTaskStatus::Success, 1)
+        ]
+    );
+    assert_eq!(log(&app, job.step_ids[1], 0, hosts[0]).await, "here\n");
 
     stop.cancel();
     server.await.expect("join").expect("server");
