@@ -17,4 +17,8 @@ pub trait AccessStore: Send + Sync {
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
     /// Marks a token revoked; `false` if there is no such token.
     async fn revoke_token(&self, id: i64, now: UnixMs) -> Result<bool>;
+    /// Records that a token authenticated a request at `now`.
+    async fn touch_token(&self, id: i64, now: UnixMs) -> Result<()>;
+    /// Revokes every live token of a user; returns how many.
+    async fn revoke_user_tokens(&self, user_id: i64, now: UnixMs) -> Result<u64>;
 }

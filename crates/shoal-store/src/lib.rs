@@ -1,4 +1,5 @@
-//! Storage for Shoal: one trait per domain ([`AccessStore`] for scopes and tokens,
+//! Storage for Shoal: one trait per domain ([`AccessStore`] for scopes and tokens, [`UserStore`]
+//! for users, role bindings and sessions, [`AuditStore`] for the audit trail,
 //! [`HostStore`] for hosts, agents and groups, [`JobStore`] for jobs and steps, [`TaskStore`] for
 //! per-host tasks and logs, [`FileStore`] for file transfer rows, [`UploadStore`] for uploads),
 //! the umbrella [`Store`] the server holds as `Arc<dyn Store>`, the records, [`Error`], and (with
@@ -27,6 +28,7 @@ mod jobs;
 mod records;
 mod tasks;
 mod uploads;
+mod users;
 
 pub use access::AccessStore;
 pub use files::FileStore;
@@ -35,13 +37,17 @@ pub use jobs::JobStore;
 pub use records::*;
 pub use tasks::TaskStore;
 pub use uploads::UploadStore;
+pub use users::{AuditStore, UserStore};
 
 use shoal_types::RunStatus;
 
 /// The storage traits, for `use shoal_store::prelude::*` wherever the store is called (a
 /// method of a domain trait needs its trait in scope).
 pub mod prelude {
-    pub use crate::{AccessStore, FileStore, HostStore, JobStore, Store, TaskStore, UploadStore};
+    pub use crate::{
+        AccessStore, AuditStore, FileStore, HostStore, JobStore, Store, TaskStore, UploadStore,
+        UserStore,
+    };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +71,15 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// `Arc<dyn Store>`; callers bring the domain traits into scope with
 /// `use shoal_store::prelude::*`.
 pub trait Store:
-    AccessStore + HostStore + JobStore + TaskStore + FileStore + UploadStore + 'static
+    AccessStore
+    + UserStore
+    + AuditStore
+    + HostStore
+    + JobStore
+    + TaskStore
+    + FileStore
+    + UploadStore
+    + 'static
 {
     /// Which backend this is ("sqlite" or "postgres"), for logs and metrics.
     fn backend(&self) -> &'static str;

@@ -2,8 +2,10 @@
 //! can return most of them as they are.
 
 mod files;
+mod users;
 
 pub use files::*;
+pub use users::*;
 
 use serde::{Deserialize, Serialize};
 use shoal_types::{
@@ -31,6 +33,12 @@ pub struct NewToken {
     pub created_by: String,
     pub created_at: UnixMs,
     pub expires_at: Option<UnixMs>,
+    /// The user or service account an API token acts for; `None` for enrollment tokens.
+    pub user_id: Option<i64>,
+    /// The token only reads, whatever its owner may do.
+    pub read_only: bool,
+    /// The token acts only in this scope, whatever its owner may do elsewhere.
+    pub only_scope_id: Option<ScopeId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +53,11 @@ pub struct TokenRecord {
     pub created_at: UnixMs,
     pub expires_at: Option<UnixMs>,
     pub revoked_at: Option<UnixMs>,
+    pub user_id: Option<i64>,
+    pub read_only: bool,
+    pub only_scope_id: Option<ScopeId>,
+    /// When the token last authenticated a request (updated at most once a minute).
+    pub last_used_at: Option<UnixMs>,
 }
 
 impl TokenRecord {
@@ -117,6 +130,8 @@ pub struct HostLabelRow {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostFilter {
     pub scope_id: Option<ScopeId>,
+    /// Hosts of any of these scopes (the scopes a caller may read); `Some(vec![])` matches none.
+    pub scope_ids: Option<Vec<ScopeId>>,
     pub status: Option<AgentStatus>,
     /// Substring of any IP.
     pub ip: Option<String>,
@@ -241,6 +256,8 @@ pub struct Step {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobFilter {
     pub scope_id: Option<ScopeId>,
+    /// Jobs of any of these scopes (the scopes a caller may read); `Some(vec![])` matches none.
+    pub scope_ids: Option<Vec<ScopeId>>,
     pub created_from: Option<UnixMs>,
     pub created_to: Option<UnixMs>,
     pub statuses: Vec<RunStatus>,

@@ -4,6 +4,7 @@
 //! This crate owns no behaviour beyond pure helpers (parsing, classification). It must not know
 //! about storage, the network, the async runtime or the console.
 
+pub mod access;
 pub mod api;
 pub mod files;
 mod selector;
