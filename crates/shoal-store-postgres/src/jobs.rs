@@ -312,6 +312,7 @@ fn push_job_filter(qb: &mut QueryBuilder<'_, Postgres>, f: &JobFilter) {
     if let Some(scope_id) = f.scope_id {
         qb.push(" AND j.scope_id = ").push_bind(scope_id);
     }
+    qb.push(shoal_store_sql::scope_in("j.scope_id", &f.scope_ids));
     if let Some(from) = f.created_from {
         qb.push(" AND j.created_at >= ").push_bind(from);
     }

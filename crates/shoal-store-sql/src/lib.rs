@@ -21,6 +21,10 @@ pub use records::{
     job, log_piece, open_task, result_group, scope, step, task_key, task_log_len, task_row,
     task_status_count, token, upload,
 };
+pub use records::{
+    AUDIT_COLUMNS, BINDING_COLUMNS, SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS, audit_event,
+    binding, session, user,
+};
 
 use serde::Serialize;
 use shoal_store::{Error, Result};
@@ -50,6 +54,19 @@ pub fn to_json<T: Serialize>(value: &T) -> Result<String> {
 /// A `u64` from the API as a 64-bit integer column (saturating: nothing stored is that large).
 pub fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// The condition ` AND {column} IN (...)` for a filter's `scope_ids` (`""` for `None`; never
+/// true for an empty list). Ids are integers, written into the SQL as such.
+pub fn scope_in(column: &str, scope_ids: &Option<Vec<i64>>) -> String {
+    match scope_ids {
+        None => String::new(),
+        Some(ids) if ids.is_empty() => " AND 1 = 0".to_string(),
+        Some(ids) => {
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            format!(" AND {column} IN ({})", list.join(", "))
+        }
+    }
 }
 
 /// A text filter worth applying: `None` for absent or blank ones.

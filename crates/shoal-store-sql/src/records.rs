@@ -7,6 +7,8 @@ use shoal_store::{
     AgentAuth, Error, FileStatus, FileTaskKey, FileTaskRow, Group, GroupKey, Host, HostLabelRow,
     Job, OpenTask, Result, ResultGroup, Scope, Step, TaskRow, TokenKind, TokenRecord, Upload,
 };
+use shoal_store::{AuditEvent, BindingSource, RoleBinding, SessionRecord, User};
+use shoal_types::access::{Role, UserKind};
 use shoal_types::{
     AgentStatus, HostTaskStatus, JobType, Labels, LaunchMode, RunStatus, StepType, TaskKey,
 };
@@ -26,8 +28,7 @@ pub fn scope(row: &impl Cols) -> Result<Scope> {
     })
 }
 
-/// Columns `id, name, kind, secret_hash, scope_id, created_by, created_at, expires_at,
-/// revoked_at`.
+/// Columns [`TOKEN_COLUMNS`].
 pub fn token(row: &impl Cols) -> Result<TokenRecord> {
     let kind = row.text("kind")?;
     Ok(TokenRecord {
@@ -41,6 +42,91 @@ pub fn token(row: &impl Cols) -> Result<TokenRecord> {
         created_at: row.i64("created_at")?,
         expires_at: row.opt_i64("expires_at")?,
         revoked_at: row.opt_i64("revoked_at")?,
+        user_id: row.opt_i64("user_id")?,
+        read_only: row.bool("read_only")?,
+        only_scope_id: row.opt_i64("only_scope_id")?,
+        last_used_at: row.opt_i64("last_used_at")?,
+    })
+}
+
+pub const TOKEN_COLUMNS: &str = "id, name, kind, secret_hash, scope_id, created_by, created_at, \
+     expires_at, revoked_at, user_id, read_only, only_scope_id, last_used_at";
+
+pub const USER_COLUMNS: &str = "id, name, display_name, email, kind, password_hash, is_admin, \
+     enabled, source, created_at, updated_at";
+
+/// Columns [`USER_COLUMNS`].
+pub fn user(row: &impl Cols) -> Result<User> {
+    let kind = row.text("kind")?;
+    Ok(User {
+        id: row.i64("id")?,
+        name: row.text("name")?,
+        display_name: row.text("display_name")?,
+        email: row.text("email")?,
+        kind: UserKind::parse(&kind)
+            .ok_or_else(|| Error::Corrupt(format!("account kind {kind:?}")))?,
+        password_hash: row.opt_text("password_hash")?,
+        is_admin: row.bool("is_admin")?,
+        enabled: row.bool("enabled")?,
+        source: row.text("source")?,
+        created_at: row.i64("created_at")?,
+        updated_at: row.i64("updated_at")?,
+    })
+}
+
+pub const BINDING_COLUMNS: &str =
+    "id, user_id, scope_id, role, host_selector, source, created_by, created_at";
+
+/// Columns [`BINDING_COLUMNS`].
+pub fn binding(row: &impl Cols) -> Result<RoleBinding> {
+    let role = row.text("role")?;
+    let source = row.text("source")?;
+    Ok(RoleBinding {
+        id: row.i64("id")?,
+        user_id: row.i64("user_id")?,
+        scope_id: row.i64("scope_id")?,
+        role: Role::parse(&role).ok_or_else(|| Error::Corrupt(format!("role {role:?}")))?,
+        host_selector: row.text("host_selector")?,
+        source: BindingSource::parse(&source)
+            .ok_or_else(|| Error::Corrupt(format!("binding source {source:?}")))?,
+        created_by: row.text("created_by")?,
+        created_at: row.i64("created_at")?,
+    })
+}
+
+pub const SESSION_COLUMNS: &str = "id_hash, user_id, created_at, last_seen_at, expires_at, revoked_at";
+
+/// Columns [`SESSION_COLUMNS`].
+pub fn session(row: &impl Cols) -> Result<SessionRecord> {
+    Ok(SessionRecord {
+        id_hash: row.text("id_hash")?,
+        user_id: row.i64("user_id")?,
+        created_at: row.i64("created_at")?,
+        last_seen_at: row.i64("last_seen_at")?,
+        expires_at: row.i64("expires_at")?,
+        revoked_at: row.opt_i64("revoked_at")?,
+    })
+}
+
+pub const AUDIT_COLUMNS: &str = "id, at, actor, actor_kind, user_id, token_id, address, origin, \
+     scope_id, action, resource, outcome, detail";
+
+/// Columns [`AUDIT_COLUMNS`].
+pub fn audit_event(row: &impl Cols) -> Result<AuditEvent> {
+    Ok(AuditEvent {
+        id: row.i64("id")?,
+        at: row.i64("at")?,
+        actor: row.text("actor")?,
+        actor_kind: row.text("actor_kind")?,
+        user_id: row.opt_i64("user_id")?,
+        token_id: row.opt_i64("token_id")?,
+        address: row.text("address")?,
+        origin: row.text("origin")?,
+        scope_id: row.opt_i64("scope_id")?,
+        action: row.text("action")?,
+        resource: row.text("resource")?,
+        outcome: row.text("outcome")?,
+        detail: row.text("detail")?,
     })
 }
 

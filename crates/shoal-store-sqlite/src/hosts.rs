@@ -350,6 +350,7 @@ fn push_host_filter(qb: &mut QueryBuilder<'_, Sqlite>, f: &HostFilter) -> Result
     if let Some(scope_id) = f.scope_id {
         qb.push(" AND h.scope_id = ").push_bind(scope_id);
     }
+    qb.push(shoal_store_sql::scope_in("h.scope_id", &f.scope_ids));
     if let Some(status) = f.status {
         qb.push(" AND h.status = ").push_bind(status.code());
     }

@@ -15,6 +15,7 @@ mod files;
 mod hosts;
 mod jobs;
 mod tasks;
+mod users;
 mod uploads;
 
 use shoal_store::{Error, Result, Store};
