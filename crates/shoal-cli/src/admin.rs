@@ -14,6 +14,7 @@ pub async fn token(ctx: &Ctx, cmd: TokenCmd) -> anyhow::Result<Exit> {
                 kind: Some(kind.as_str().to_string()),
                 scope_id: None,
                 ttl_secs: ttl,
+                ..Default::default()
             };
             let resp = ctx.client.create_token(&req).await?;
             if ctx.json {

@@ -140,6 +140,15 @@ pub struct ServerArgs {
     /// use 0, behind a load balancer that connects from one address) [default: 256].
     #[arg(long, value_name = "N")]
     pub api_max_conns_per_ip: Option<usize>,
+    /// Minutes a console session may stay unused before it ends [default: 120].
+    #[arg(long, value_name = "MINS")]
+    pub session_idle_mins: Option<u64>,
+    /// Hours after sign-in a console session ends, used or not [default: 24].
+    #[arg(long, value_name = "HOURS")]
+    pub session_max_hours: Option<u64>,
+    /// Days audit records are kept [default: 365].
+    #[arg(long, value_name = "DAYS")]
+    pub audit_retention_days: Option<u32>,
 }
 
 #[derive(Debug, Args)]

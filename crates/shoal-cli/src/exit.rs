@@ -74,7 +74,7 @@ fn exit_for_client(e: &shoal_client::Error) -> Exit {
             | UnknownLanguage | ScriptTooLarge | TimeoutOutOfRange | InvalidSelector
             | InvalidParams | InvalidPath | UnknownUpload | PayloadTooLarge | UriTooLong
             | HeadersTooLarge | UnknownScope => Exit::Usage,
-            Unauthenticated | PermissionDenied | Unavailable => Exit::Unreachable,
+            Unauthenticated | PermissionDenied | TooManyAttempts | Unavailable => Exit::Unreachable,
             NotFound | InvalidState | Conflict | Internal => Exit::Failed,
         },
         _ => Exit::Failed,

@@ -36,6 +36,15 @@ pub fn options(args: ServerArgs) -> Options {
     if let Some(n) = args.api_max_conns_per_ip {
         o.api_max_conns_per_ip = n;
     }
+    if let Some(m) = args.session_idle_mins {
+        o.session_idle = Duration::from_secs(m.saturating_mul(60));
+    }
+    if let Some(h) = args.session_max_hours {
+        o.session_max = Duration::from_secs(h.saturating_mul(3600));
+    }
+    if let Some(d) = args.audit_retention_days {
+        o.audit_retention_days = d;
+    }
     o.api_tls = match (args.api_tls, args.tls_cert, args.tls_key) {
         (_, Some(cert), Some(key)) => ApiTls::Files { cert, key },
         (true, _, _) => ApiTls::SelfIssued,

@@ -87,7 +87,11 @@ async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let (router, acceptor, watcher) = (router.clone(), acceptor.clone(), graceful.watcher());
+        // Handlers see the client's address (audit records, sign-in throttling).
+        let router = router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let (acceptor, watcher) = (acceptor.clone(), graceful.watcher());
         tokio::spawn(async move {
             let _slot = slot;
             match acceptor {

@@ -9,6 +9,7 @@
 mod active;
 mod api;
 mod app;
+mod audit;
 mod auth;
 mod checks;
 mod clock;
@@ -90,6 +91,10 @@ async fn run_with(
         "sweeper",
         steps::Sweeper::new(app.clone()).run(front.clone()),
     );
+    let audit_sweeper = component::spawn(
+        "audit-sweeper",
+        audit::Sweeper { app: app.clone() }.run(front.clone()),
+    );
     let upload_sweeper = component::spawn(
         "upload-sweeper",
         uploads::Sweeper::new(app.clone()).run(front.clone()),
@@ -119,7 +124,7 @@ async fn run_with(
     shutdown.await;
     tracing::info!("shutting down");
     front.cancel();
-    for task in [http, gateway, sweeper, upload_sweeper] {
+    for task in [http, gateway, sweeper, upload_sweeper, audit_sweeper] {
         task.join(None).await;
     }
     writer_stop.cancel();
@@ -226,21 +231,33 @@ fn metrics_handle() -> anyhow::Result<metrics_exporter_prometheus::PrometheusHan
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
-/// On first start (no tokens at all), creates the bootstrap admin API token and an
-/// enrollment token and writes them, mode 0600, into the data directory. Secrets are never
-/// logged; the log names the files.
+/// On first start (no tokens at all), creates the bootstrap admin API token (the built-in
+/// `admin` account's) and an enrollment token, and writes them, mode 0600, into the data
+/// directory. While the `admin` account has no password, gives it a generated one, written to
+/// `admin.password` (mode 0600). Secrets are never logged; the log names the files.
 async fn bootstrap_tokens(app: &App) -> anyhow::Result<()> {
+    bootstrap_admin_password(app).await?;
     if !app.store.list_tokens().await?.is_empty() {
         return Ok(());
     }
-    let scope = shoal_types::DEFAULT_SCOPE;
-    let issue = |name: &'static str, kind| async move { api_issue(app, name, kind, scope).await };
-    let admin = issue("bootstrap-admin", TokenKind::Api).await?;
+    let issue = |spec: auth::TokenSpec| async move {
+        let name = spec.name.clone();
+        auth::issue_token(app, spec, "bootstrap")
+            .await
+            .map(|(secret, _)| secret)
+            .with_context(|| format!("creating the {name} token"))
+    };
+    let admin = issue(auth::TokenSpec::api("bootstrap-admin", ADMIN_USER_ID)).await?;
     fsutil::write_private(
         &app.opts.admin_token_path(),
         format!("{admin}\n").as_bytes(),
     )?;
-    let enroll = issue("bootstrap-enroll", TokenKind::Enroll).await?;
+    let enroll = issue(auth::TokenSpec {
+        kind: TokenKind::Enroll,
+        user_id: None,
+        ..auth::TokenSpec::api("bootstrap-enroll", 0)
+    })
+    .await?;
     fsutil::write_private(
         &app.opts.enroll_token_path(),
         format!("{enroll}\n").as_bytes(),
@@ -253,9 +270,36 @@ async fn bootstrap_tokens(app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn api_issue(app: &App, name: &str, kind: TokenKind, scope: i64) -> anyhow::Result<String> {
-    auth::issue_token(app, name, kind, scope, "bootstrap", None)
-        .await
-        .map(|(secret, _)| secret)
-        .with_context(|| format!("creating the {name} token"))
+/// The built-in platform admin the migrations create.
+pub const ADMIN_USER_ID: i64 = 1;
+
+async fn bootstrap_admin_password(app: &App) -> anyhow::Result<()> {
+    let Some(admin) = app.store.get_user(ADMIN_USER_ID).await? else {
+        return Ok(());
+    };
+    if admin.password_hash.is_some() {
+        return Ok(());
+    }
+    let password = auth::password::generate();
+    let hash = auth::password::hash(password.clone()).await?;
+    fsutil::write_private(
+        &app.opts.admin_password_path(),
+        format!("{password}\n").as_bytes(),
+    )?;
+    app.store
+        .update_user(
+            admin.id,
+            shoal_store::UserPatch {
+                password_hash: Some(Some(hash)),
+                ..Default::default()
+            },
+            clock::now_ms(),
+        )
+        .await?;
+    tracing::info!(
+        user = %admin.name,
+        password_file = %app.opts.admin_password_path().display(),
+        "set the built-in admin's password"
+    );
+    Ok(())
 }

@@ -36,6 +36,12 @@ pub struct Options {
     pub upload_ttl: Duration,
     /// Open REST API connections allowed per client address (0: no limit).
     pub api_max_conns_per_ip: usize,
+    /// A console session unused for this long ends.
+    pub session_idle: Duration,
+    /// A console session ends this long after sign-in, used or not.
+    pub session_max: Duration,
+    /// Audit records older than this many days are deleted.
+    pub audit_retention_days: u32,
 }
 
 /// TLS for the REST API and console.
@@ -66,6 +72,9 @@ impl Default for Options {
             upload_max_bytes: shoal_types::files::limits::UPLOAD_MAX_DEFAULT,
             upload_ttl: Duration::from_secs(7 * 24 * 3600),
             api_max_conns_per_ip: 256,
+            session_idle: Duration::from_secs(2 * 3600),
+            session_max: Duration::from_secs(24 * 3600),
+            audit_retention_days: 365,
         }
     }
 }
@@ -92,6 +101,18 @@ impl Options {
             self.upload_ttl >= Duration::from_secs(60),
             "--upload-ttl-secs must be at least 60"
         );
+        anyhow::ensure!(
+            self.session_idle >= Duration::from_secs(60) && self.session_idle <= self.session_max,
+            "--session-idle-mins must be at least 1 and at most --session-max-hours"
+        );
+        anyhow::ensure!(
+            self.session_max <= Duration::from_secs(90 * 24 * 3600),
+            "--session-max-hours must be at most 2160 (90 days)"
+        );
+        anyhow::ensure!(
+            (1..=36_500).contains(&self.audit_retention_days),
+            "--audit-retention-days must be between 1 and 36500"
+        );
         if let ApiTls::Files { cert, key } = &self.api_tls {
             for (what, path) in [("--tls-cert", cert), ("--tls-key", key)] {
                 anyhow::ensure!(
@@ -115,6 +136,10 @@ impl Options {
     }
     pub fn admin_token_path(&self) -> PathBuf {
         self.data_dir.join("admin.token")
+    }
+    /// The built-in admin's generated password, written at first start.
+    pub fn admin_password_path(&self) -> PathBuf {
+        self.data_dir.join("admin.password")
     }
     pub fn enroll_token_path(&self) -> PathBuf {
         self.data_dir.join("enroll.token")

@@ -38,9 +38,13 @@ async fn fixture_with(tweak: impl FnOnce(&mut Options)) -> Fixture {
         metrics_handle().expect("metrics"),
     );
     tokio::spawn(writer::Writer::new(app.clone(), rx).run(CancellationToken::new()));
-    let (token, _) = auth::issue_token(&app, "t", TokenKind::Api, 1, "test", None)
-        .await
-        .expect("token");
+    let (token, _) = auth::issue_token(
+        &app,
+        auth::TokenSpec::api("t", crate::ADMIN_USER_ID),
+        "test",
+    )
+    .await
+    .expect("token");
     Fixture {
         app,
         token,
@@ -344,7 +348,9 @@ async fn tokens_are_created_used_and_revoked() {
     let secret = created["token"].as_str().expect("secret").to_string();
     let (s, who) = call(&f, "GET", "/api/v1/whoami", None, Some(&secret)).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(who["name"], "ci");
+    // A token acts as its account (the admin who created it).
+    assert_eq!(who["name"], "admin");
+    assert_eq!(who["token_id"], created["id"]);
     let (_, list) = call(&f, "GET", "/api/v1/tokens", None, Some(&f.token)).await;
     assert!(
         !list.to_string().contains(&secret),

@@ -62,6 +62,7 @@ async fn the_api_answers_as_its_description_says_under_fuzzing() {
                 kind: None,
                 scope_id: None,
                 ttl_secs: None,
+                ..Default::default()
             },
         )
         .await

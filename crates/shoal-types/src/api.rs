@@ -64,6 +64,8 @@ pub enum ErrorCode {
     HeadersTooLarge,
     /// A `scope_id` that names no scope.
     UnknownScope,
+    /// Too many failed sign-ins for the account or from the address; wait and try again.
+    TooManyAttempts,
     Internal,
     Unavailable,
 }
@@ -82,6 +84,7 @@ impl ErrorCode {
             ScriptTooLarge | PayloadTooLarge => 413,
             UriTooLong => 414,
             HeadersTooLarge => 431,
+            TooManyAttempts => 429,
             Internal => 500,
             Unavailable => 503,
         }
@@ -207,7 +210,7 @@ pub struct LogResponse {
 }
 
 /// `POST /api/v1/tokens`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
@@ -220,6 +223,16 @@ pub struct CreateTokenRequest {
     /// Lifetime in seconds; none means it does not expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_secs: Option<u64>,
+    /// API tokens: the account the token acts for (a service account, say); the caller's own
+    /// account when absent. Only a platform admin may name another account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<i64>,
+    /// API tokens: the token may only read, whatever its account may do.
+    #[serde(default)]
+    pub read_only: bool,
+    /// API tokens: the token acts only in this scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_scope_id: Option<ScopeId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -55,6 +55,69 @@ impl IntoApi for store::TokenRecord {
             created_at: self.created_at,
             expires_at: self.expires_at,
             revoked_at: self.revoked_at,
+            user_id: self.user_id,
+            read_only: self.read_only,
+            only_scope_id: self.only_scope_id,
+            last_used_at: self.last_used_at,
+        }
+    }
+}
+
+impl IntoApi for store::User {
+    type Api = api::User;
+    fn into_api(self) -> api::User {
+        api::User {
+            id: self.id,
+            name: self.name,
+            display_name: self.display_name,
+            email: self.email,
+            kind: self.kind,
+            is_admin: self.is_admin,
+            enabled: self.enabled,
+            source: self.source,
+            has_password: self.password_hash.is_some(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// A binding's view, with its account's name looked up in `users`.
+pub fn binding(b: store::RoleBinding, users: &[store::User]) -> api::RoleBinding {
+    api::RoleBinding {
+        id: b.id,
+        user_id: b.user_id,
+        user_name: users
+            .iter()
+            .find(|u| u.id == b.user_id)
+            .map(|u| u.name.clone())
+            .unwrap_or_default(),
+        scope_id: b.scope_id,
+        role: b.role,
+        host_selector: b.host_selector,
+        source: b.source.as_str().to_string(),
+        created_by: b.created_by,
+        created_at: b.created_at,
+    }
+}
+
+impl IntoApi for store::AuditEvent {
+    type Api = api::AuditRecord;
+    fn into_api(self) -> api::AuditRecord {
+        api::AuditRecord {
+            id: self.id,
+            at: self.at,
+            actor: self.actor,
+            actor_kind: self.actor_kind,
+            user_id: self.user_id,
+            token_id: self.token_id,
+            address: self.address,
+            origin: self.origin,
+            scope_id: self.scope_id,
+            action: self.action,
+            resource: self.resource,
+            outcome: self.outcome,
+            detail: self.detail,
         }
     }
 }

@@ -32,6 +32,9 @@ impl ApiError {
     pub fn not_found(m: impl Into<String>) -> ApiError {
         ApiError::new(ErrorCode::NotFound, m)
     }
+    pub fn denied(m: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::PermissionDenied, m)
+    }
     pub fn state(m: impl Into<String>) -> ApiError {
         ApiError::new(ErrorCode::InvalidState, m)
     }
@@ -108,16 +111,40 @@ impl From<shoal_store::Error> for ApiError {
     }
 }
 
+/// The error a response carries, for the request's audit record (a response extension).
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.code.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let failure = Failure {
+            code: self.code,
+            message: self.message.clone(),
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: self.message,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        response.extensions_mut().insert(failure);
+        response
+    }
+}
+
+impl From<crate::auth::SignInError> for ApiError {
+    fn from(e: crate::auth::SignInError) -> ApiError {
+        use crate::auth::SignInError as E;
+        match e {
+            E::Throttled { .. } => ApiError::new(ErrorCode::TooManyAttempts, e.to_string()),
+            E::BadCredentials => ApiError::unauthenticated(e.to_string()),
+            E::Store(e) => e.into(),
+        }
     }
 }

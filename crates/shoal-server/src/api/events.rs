@@ -5,6 +5,8 @@
 use super::ApiError;
 use super::extract::{Path, Query};
 use crate::app::App;
+use crate::auth::Caller;
+use axum::Extension;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt as _};
@@ -35,15 +37,12 @@ fn to_sse(e: &JobEvent) -> Event {
     responses((status = 200, description = "Server-sent events: `event:` is the variant name, `data:` the JSON", body = JobEvent, content_type = "text/event-stream")))]
 pub async fn stream(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(job_id): Path<JobId>,
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let mut rx = app.events.subscribe();
-    let job = app
-        .store
-        .get_job(job_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no job {job_id}")))?;
+    let job = super::jobs::job_in(&app, &caller, job_id).await?;
     let watch = q.host_id.map(|h| app.events.watch(job_id, h));
     let mut initial = vec![JobEvent::Job {
         job_id,

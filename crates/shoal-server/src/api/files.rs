@@ -16,6 +16,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Deserialize;
 use shoal_store::{FILE_MODE_DOWNLOAD, FILE_MODE_UPLOAD, FileStatus, FileTaskFilter};
+use shoal_types::access::Permission;
 use shoal_types::api::{
     FileCount, FileTaskRow, FileTransferRequest, FileTransferResponse, FilesSummary, Paged, Upload,
     UploadResponse,
@@ -44,6 +45,8 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<UploadResponse>, ApiError> {
+    // Uploads belong to no scope: whoever may start a file transfer somewhere may upload.
+    caller.require_anywhere(Permission::Execute)?;
     check_file_name(&q.name)?;
     let limit = app.opts.upload_max_bytes;
     let declared = headers
@@ -65,6 +68,7 @@ pub async fn upload(
         )
         .await
         .map_err(ApiError::from)?;
+    caller.note.resource(format!("upload:{}", upload.id));
     let ttl_ms = i64::try_from(app.opts.upload_ttl.as_millis()).unwrap_or(i64::MAX);
     Ok(axum::Json(UploadResponse {
         expires_at: upload.last_used_at.saturating_add(ttl_ms),
@@ -82,8 +86,10 @@ pub async fn upload(
 /// `GET /api/v1/uploads/{id}`: the stored record.
 pub async fn get_upload(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Upload>, ApiError> {
+    caller.require_anywhere(Permission::Execute)?;
     app.store
         .get_upload(&id.to_ascii_lowercase())
         .await?
@@ -101,6 +107,10 @@ pub async fn transfer(
     Origin(origin): Origin,
     Json(req): Json<FileTransferRequest>,
 ) -> Result<axum::Json<FileTransferResponse>, ApiError> {
+    // Checked before validation stores any inline content; the launcher checks again with
+    // the resolved hosts.
+    let scope_id = req.scope_id.unwrap_or(shoal_types::DEFAULT_SCOPE);
+    crate::launch::authorize(&app, &caller, scope_id, Permission::Execute).await?;
     let t = crate::transfer::validate::validate(&app, &caller, req).await?;
     let request = crate::launch::Request {
         caller,
@@ -143,10 +153,11 @@ pub struct FilesQuery {
 /// `GET /api/v1/steps/{id}/files`: per-file transfer rows of one attempt.
 pub async fn list(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<StepId>,
     Query(q): Query<FilesQuery>,
 ) -> Result<axum::Json<Paged<FileTaskRow>>, ApiError> {
-    let attempt = step_attempt(&app, id, q.attempt).await?;
+    let attempt = step_attempt(&app, &caller, id, q.attempt).await?;
     let mode = match q.mode.as_deref().map(str::trim) {
         None | Some("") => None,
         Some("upload" | "0") => Some(FILE_MODE_UPLOAD),
@@ -201,10 +212,11 @@ fn file_status(s: &str) -> Result<FileStatus, ApiError> {
     responses((status = 200, description = "Download-side file counts by status", body = FilesSummary)))]
 pub async fn summary(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<StepId>,
     Query(q): Query<AttemptQuery>,
 ) -> Result<axum::Json<FilesSummary>, ApiError> {
-    let attempt = step_attempt(&app, id, q.attempt).await?;
+    let attempt = step_attempt(&app, &caller, id, q.attempt).await?;
     let counts: Vec<FileCount> = app
         .store
         .file_task_counts(id, attempt)

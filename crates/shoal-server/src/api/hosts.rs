@@ -4,10 +4,13 @@ use super::ApiError;
 use super::convert::IntoApi as _;
 use super::extract::{Json, Path, Query};
 use crate::app::App;
+use crate::auth::Caller;
 use crate::clock::now_ms;
+use axum::Extension;
 use axum::extract::State;
 use serde::Deserialize;
 use shoal_store::{HostFilter, NewGroup, Page};
+use shoal_types::access::Permission;
 use shoal_types::api::{
     Group, GroupRequest, Host, HostSummary, Paged, PreviewRequest, PreviewResponse,
     SetLabelsRequest,
@@ -47,8 +50,10 @@ pub fn page(start: Option<u64>, length: Option<u32>, default: u32) -> Result<Pag
     responses((status = 200, description = "A page of hosts", body = Paged<Host>)))]
 pub async fn list(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<HostQuery>,
 ) -> Result<axum::Json<Paged<Host>>, ApiError> {
+    let scope_ids = readable(&caller, q.scope_id)?;
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(AgentStatus::parse(s).ok_or_else(|| {
@@ -70,6 +75,7 @@ pub async fn list(
                 format!("no dynamic group {gid}"),
             )
         })?;
+        caller.require(Some(g.scope_id), Permission::View)?;
         let gs = crate::targets::parse_selector(&g.selector)?;
         selector = Some(match selector {
             Some(mut s) => {
@@ -82,6 +88,7 @@ pub async fn list(
     let ids = match &selector {
         Some(sel) => {
             let scope = q.scope_id.unwrap_or(DEFAULT_SCOPE);
+            caller.require(Some(scope), Permission::View)?;
             let rows = app.store.host_labels(scope).await?;
             Some(
                 rows.into_iter()
@@ -94,6 +101,7 @@ pub async fn list(
     };
     let filter = HostFilter {
         scope_id: q.scope_id,
+        scope_ids,
         status,
         ip: q.ip,
         query: q.q,
@@ -120,10 +128,20 @@ pub struct ScopeQuery {
     responses((status = 200, description = "Host counts by agent status", body = HostSummary)))]
 pub async fn summary(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<ScopeQuery>,
 ) -> Result<axum::Json<HostSummary>, ApiError> {
+    let mut counts = Vec::new();
+    match readable(&caller, q.scope_id)? {
+        None => counts = app.store.host_status_counts(q.scope_id).await?,
+        Some(scopes) => {
+            for scope in scopes {
+                counts.extend(app.store.host_status_counts(Some(scope)).await?);
+            }
+        }
+    }
     let mut s = HostSummary::default();
-    for (status, n) in app.store.host_status_counts(q.scope_id).await? {
+    for (status, n) in counts {
         s.total += n;
         match status {
             AgentStatus::Online => s.online += n,
@@ -138,14 +156,45 @@ pub async fn summary(
     responses((status = 200, description = "The host", body = Host)))]
 pub async fn get(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<HostId>,
 ) -> Result<axum::Json<Host>, ApiError> {
+    Ok(axum::Json(
+        host_in(&app, &caller, id, Permission::View)
+            .await?
+            .into_api(),
+    ))
+}
+
+/// The host, once the caller is known to hold `permission` in its scope.
+async fn host_in(
+    app: &App,
+    caller: &Caller,
+    id: HostId,
+    permission: Permission,
+) -> Result<shoal_store::Host, ApiError> {
     let host = app
         .store
         .get_host(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no host {id}")))?;
-    Ok(axum::Json(host.into_api()))
+    caller.require(Some(host.scope_id), permission)?;
+    Ok(host)
+}
+
+/// The scopes a listing may show: `None` for any (a platform admin without `scope_id`). With
+/// `scope_id` the caller must be able to read it.
+pub(super) fn readable(
+    caller: &Caller,
+    scope_id: Option<ScopeId>,
+) -> Result<Option<Vec<ScopeId>>, ApiError> {
+    match scope_id {
+        Some(s) => {
+            caller.require(Some(s), Permission::View)?;
+            Ok(None)
+        }
+        None => Ok(caller.access.readable_scopes()),
+    }
 }
 
 fn validate_labels(labels: &Labels) -> Result<(), ApiError> {
@@ -176,38 +225,49 @@ fn validate_labels(labels: &Labels) -> Result<(), ApiError> {
     responses((status = 200, description = "The host with its new labels", body = Host)))]
 pub async fn set_labels(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<HostId>,
     Json(req): Json<SetLabelsRequest>,
 ) -> Result<axum::Json<Host>, ApiError> {
+    host_in(&app, &caller, id, Permission::Manage).await?;
     validate_labels(&req.labels)?;
     if !app.store.set_host_labels(id, &req.labels, now_ms()).await? {
         return Err(ApiError::not_found(format!("no host {id}")));
     }
-    get(State(app), Path(id)).await
+    get(State(app), Extension(caller), Path(id)).await
 }
 
 #[utoipa::path(post, path = "/api/v1/hosts/{id}/revoke", tag = "hosts", params(("id" = i64, Path, description = "host id")),
     responses((status = 200, description = "The revoked host (its agent is disconnected)", body = Host)))]
 pub async fn revoke(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<HostId>,
 ) -> Result<axum::Json<Host>, ApiError> {
+    host_in(&app, &caller, id, Permission::Administer).await?;
     if !app.store.revoke_host(id, now_ms()).await? {
         return Err(ApiError::not_found(format!("no host {id}")));
     }
     app.registry.kick(id);
-    get(State(app), Path(id)).await
+    get(State(app), Extension(caller), Path(id)).await
 }
 
 #[utoipa::path(get, path = "/api/v1/groups", tag = "groups", params(ScopeQuery),
     responses((status = 200, description = "Dynamic groups", body = Vec<Group>)))]
 pub async fn list_groups(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<ScopeQuery>,
 ) -> Result<axum::Json<Vec<Group>>, ApiError> {
-    Ok(axum::Json(
-        app.store.list_groups(q.scope_id).await?.into_api(),
-    ))
+    let scopes = readable(&caller, q.scope_id)?;
+    let groups: Vec<_> = app
+        .store
+        .list_groups(q.scope_id)
+        .await?
+        .into_iter()
+        .filter(|g| scopes.as_ref().is_none_or(|s| s.contains(&g.scope_id)))
+        .collect();
+    Ok(axum::Json(groups.into_api()))
 }
 
 fn validate_group(req: &GroupRequest) -> Result<(), ApiError> {
@@ -222,10 +282,12 @@ fn validate_group(req: &GroupRequest) -> Result<(), ApiError> {
     responses((status = 200, description = "The new group", body = Group)))]
 pub async fn create_group(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Json(req): Json<GroupRequest>,
 ) -> Result<axum::Json<Group>, ApiError> {
-    validate_group(&req)?;
     let scope_id = req.scope_id.unwrap_or(DEFAULT_SCOPE);
+    caller.require(Some(scope_id), Permission::Manage)?;
+    validate_group(&req)?;
     crate::targets::check_scope(&app, scope_id).await?;
     let g = NewGroup {
         scope_id,
@@ -238,6 +300,7 @@ pub async fn create_group(
         .create_group(g)
         .await
         .map_err(|e| group_conflict(e, req.name.trim(), scope_id))?;
+    caller.note.resource(format!("group:{}", group.id));
     Ok(axum::Json(group.into_api()))
 }
 
@@ -256,14 +319,30 @@ fn group_conflict(e: shoal_store::Error, name: &str, scope_id: ScopeId) -> ApiEr
     responses((status = 200, description = "The group", body = Group)))]
 pub async fn get_group(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<Group>, ApiError> {
+    Ok(axum::Json(
+        group_in(&app, &caller, id, Permission::View)
+            .await?
+            .into_api(),
+    ))
+}
+
+/// The group, once the caller is known to hold `permission` in its scope.
+async fn group_in(
+    app: &App,
+    caller: &Caller,
+    id: i64,
+    permission: Permission,
+) -> Result<shoal_store::Group, ApiError> {
     let g = app
         .store
         .get_group(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no group {id}")))?;
-    Ok(axum::Json(g.into_api()))
+    caller.require(Some(g.scope_id), permission)?;
+    Ok(g)
 }
 
 #[utoipa::path(put, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path, description = "group id")),
@@ -271,15 +350,12 @@ pub async fn get_group(
     responses((status = 200, description = "The updated group", body = Group)))]
 pub async fn update_group(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
     Json(req): Json<GroupRequest>,
 ) -> Result<axum::Json<Group>, ApiError> {
+    let current = group_in(&app, &caller, id, Permission::Manage).await?;
     validate_group(&req)?;
-    let current = app
-        .store
-        .get_group(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no group {id}")))?;
     if !app
         .store
         .update_group(id, req.name.trim(), req.selector.trim(), now_ms())
@@ -288,15 +364,17 @@ pub async fn update_group(
     {
         return Err(ApiError::not_found(format!("no group {id}")));
     }
-    get_group(State(app), Path(id)).await
+    get_group(State(app), Extension(caller), Path(id)).await
 }
 
 #[utoipa::path(delete, path = "/api/v1/groups/{id}", tag = "groups", params(("id" = i64, Path, description = "group id")),
     responses((status = 204, description = "Deleted")))]
 pub async fn delete_group(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> Result<axum::http::StatusCode, ApiError> {
+    group_in(&app, &caller, id, Permission::Manage).await?;
     if app.store.delete_group(id).await? {
         Ok(axum::http::StatusCode::NO_CONTENT)
     } else {
@@ -308,9 +386,11 @@ pub async fn delete_group(
     responses((status = 200, description = "What the targets resolve to now", body = PreviewResponse)))]
 pub async fn preview(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Json(req): Json<PreviewRequest>,
 ) -> Result<axum::Json<PreviewResponse>, ApiError> {
     let scope = req.scope_id.unwrap_or(DEFAULT_SCOPE);
+    caller.require(Some(scope), Permission::View)?;
     crate::targets::check_scope(&app, scope).await?;
     let ids = crate::targets::resolve(&app, scope, &req.targets).await?;
     let mut resp = PreviewResponse {

@@ -13,6 +13,7 @@ use axum::extract::State;
 use base64::Engine as _;
 use serde::Deserialize;
 use shoal_store::{GroupBy, GroupKey, JobFilter, TaskFilter, TaskRow};
+use shoal_types::access::Permission;
 use shoal_types::api::{
     self, ExecuteScriptRequest, ExecuteScriptResponse, JobDetail, LogResponse, Paged, ResultGroups,
     RetryRequest, RetryResponse, StatusCount, StepDetail, TerminateResponse,
@@ -82,8 +83,10 @@ pub struct JobQuery {
     responses((status = 200, description = "A page of jobs, newest first", body = Paged<api::Job>)))]
 pub async fn list(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<JobQuery>,
 ) -> Result<axum::Json<Paged<api::Job>>, ApiError> {
+    let scope_ids = super::hosts::readable(&caller, q.scope_id)?;
     let mut statuses = Vec::new();
     for part in q
         .status
@@ -114,6 +117,7 @@ pub async fn list(
     };
     let filter = JobFilter {
         scope_id: q.scope_id,
+        scope_ids,
         created_from: q.from,
         created_to: q.to,
         statuses,
@@ -133,13 +137,10 @@ pub async fn list(
     responses((status = 200, description = "The job with its steps and their task counts", body = JobDetail)))]
 pub async fn detail(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<JobId>,
 ) -> Result<axum::Json<JobDetail>, ApiError> {
-    let job = app
-        .store
-        .get_job(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+    let job = job_in(&app, &caller, id).await?;
     let mut steps = Vec::new();
     for step in app.store.get_steps(id).await? {
         let counts = app
@@ -176,10 +177,27 @@ pub async fn terminate(
     }))
 }
 
+/// The job, once the caller is known to be able to read its scope.
+pub(super) async fn job_in(
+    app: &App,
+    caller: &Caller,
+    id: JobId,
+) -> Result<shoal_store::Job, ApiError> {
+    let job = app
+        .store
+        .get_job(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no job {id}")))?;
+    caller.require(Some(job.scope_id), Permission::View)?;
+    Ok(job)
+}
+
 /// The attempt asked for (default: the step's current one); NOT_FOUND for an unknown step,
 /// INVALID_ARGUMENT for an attempt the step has not reached.
+/// The caller must be able to read the step's scope.
 pub(super) async fn step_attempt(
     app: &App,
+    caller: &Caller,
     id: StepId,
     attempt: Option<u32>,
 ) -> Result<u32, ApiError> {
@@ -188,6 +206,7 @@ pub(super) async fn step_attempt(
         .get_step(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no step {id}")))?;
+    job_in(app, caller, step.job_id).await?;
     let attempt = attempt.unwrap_or(step.attempt);
     if attempt > step.attempt {
         return Err(ApiError::invalid(format!(
@@ -228,10 +247,11 @@ fn host_status(code: &str) -> Result<HostTaskStatus, ApiError> {
     responses((status = 200, description = "A page of per-host results", body = Paged<api::TaskRow>)))]
 pub async fn hosts(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<StepId>,
     Query(q): Query<HostsQuery>,
 ) -> Result<axum::Json<Paged<api::TaskRow>>, ApiError> {
-    let attempt = step_attempt(&app, id, q.attempt).await?;
+    let attempt = step_attempt(&app, &caller, id, q.attempt).await?;
     let statuses = q
         .status
         .as_deref()
@@ -286,6 +306,7 @@ pub struct GroupsQuery {
     responses((status = 200, description = "Result groups, largest first", body = ResultGroups)))]
 pub async fn groups(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<StepId>,
     Query(q): Query<GroupsQuery>,
 ) -> Result<axum::Json<ResultGroups>, ApiError> {
@@ -298,7 +319,7 @@ pub async fn groups(
             )));
         }
     };
-    let attempt = step_attempt(&app, id, q.attempt).await?;
+    let attempt = step_attempt(&app, &caller, id, q.attempt).await?;
     Ok(axum::Json(ResultGroups {
         attempt,
         by: by.into_api(),
@@ -320,10 +341,11 @@ pub struct LogQuery {
     responses((status = 200, description = "A page of the host's output", body = LogResponse)))]
 pub async fn log(
     State(app): State<App>,
+    Extension(caller): Extension<Caller>,
     Path((id, host_id)): Path<(StepId, HostId)>,
     Query(q): Query<LogQuery>,
 ) -> Result<axum::Json<LogResponse>, ApiError> {
-    let attempt = step_attempt(&app, id, q.attempt).await?;
+    let attempt = step_attempt(&app, &caller, id, q.attempt).await?;
     let filter = TaskFilter {
         host_id: None,
         step_id: id,

@@ -1,6 +1,8 @@
 //! The REST API (`/api/v1`, and the same routes for the console under `/api/web/v1`): routers, extractors that turn every malformed request into the
 //! error contract, and the handlers, one module per resource.
 
+mod actions;
+mod audit;
 mod authn;
 mod console;
 mod convert;
@@ -11,7 +13,9 @@ mod files;
 mod hosts;
 mod jobs;
 mod openapi;
+mod session;
 mod tokens;
+mod users;
 
 #[cfg(test)]
 pub(crate) use authn::is_event_stream;
@@ -73,7 +77,30 @@ pub fn router(app: App) -> Router {
         .route("/steps/{id}/hosts/{host_id}/log", get(jobs::log))
         .route("/steps/{id}/retry", post(jobs::retry))
         .route("/whoami", get(tokens::whoami))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(users::get).patch(users::update))
+        .route("/users/{id}/sessions/revoke", post(users::revoke_sessions))
+        .route("/me/password", post(users::change_password))
+        .route(
+            "/role-bindings",
+            get(users::list_bindings).put(users::put_binding),
+        )
+        .route(
+            "/role-bindings/{id}",
+            axum::routing::delete(users::delete_binding),
+        )
+        .route("/audit", get(audit::list))
+        .route("/audit/export", get(audit::export))
+        .route("/auth/logout", post(session::logout))
         .route("/openapi.json", get(openapi::serve))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            authn::audit_request,
+        ))
+        // Signing in needs no credentials (see `authn::is_public`).
+        .route("/auth/config", get(session::config))
+        .route("/auth/login", post(session::login))
+        .route("/auth/token", post(session::token))
         .fallback(not_found);
     // One set of routes, mounted twice: the route tells where a request came from.
     let authed = Router::new()
@@ -89,7 +116,7 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
-            authn::require_token,
+            authn::require_caller,
         ));
     Router::new()
         .route("/healthz", get(openapi::health))

@@ -7,7 +7,7 @@
 //! Every operation answers errors with [`ErrorBody`] (its `code` is one of [`ErrorCode`]); this
 //! is added to every operation here, in one place, rather than repeated in each annotation.
 
-use super::{events, files, hosts, jobs, tokens};
+use super::{audit, events, files, hosts, jobs, session, tokens, users};
 use shoal_types::api::{ErrorBody, ErrorCode};
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -22,8 +22,11 @@ const BEARER: &str = "bearer";
 #[openapi(
     info(
         title = "Shoal API",
-        description = "The REST API of a Shoal server. Every endpoint but `/healthz` needs \
-                       `Authorization: Bearer <token>`. Errors answer with a JSON body \
+        description = "The REST API of a Shoal server. Every endpoint but `/healthz` and \
+                       sign-in (`/auth/config`, `/auth/login`, `/auth/token`) needs \
+                       `Authorization: Bearer <token>` or the console's session cookie (with \
+                       `x-csrf-token` on state-changing requests), and the permission the \
+                       README's API table names. Errors answer with a JSON body \
                        `{\"error\": {\"code\", \"message\"}}`; branch on `code`.",
         license(name = "Apache-2.0")
     ),
@@ -62,13 +65,29 @@ const BEARER: &str = "bearer";
         jobs::groups,
         jobs::log,
         jobs::retry,
+        users::list,
+        users::create,
+        users::get,
+        users::update,
+        users::revoke_sessions,
+        users::change_password,
+        users::list_bindings,
+        users::put_binding,
+        users::delete_binding,
+        audit::list,
+        audit::export,
+        session::config,
+        session::login,
+        session::token,
+        session::logout,
     ),
     components(schemas(ErrorBody, ErrorCode)),
     modifiers(&Contract),
     security(("bearer" = [])),
     tags(
         (name = "scopes"), (name = "tokens"), (name = "hosts"), (name = "groups"),
-        (name = "jobs"), (name = "steps"), (name = "files"), (name = "server")
+        (name = "jobs"), (name = "steps"), (name = "files"), (name = "users"),
+        (name = "audit"), (name = "auth"), (name = "server")
     )
 )]
 struct ApiDoc;

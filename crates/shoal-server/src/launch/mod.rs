@@ -2,13 +2,16 @@
 //! distribution, retry and terminate come through here, and so will plans, cron, flows and the
 //! compatibility APIs. [`launch`] does, in order:
 //!
-//! 1. permission and scope checks ([`authorize`]: the scope must exist; roles join in #10);
+//! 1. permission and scope checks ([`authorize`]: the caller's role in the scope, and the
+//!    scope must exist);
 //! 2. step checks ([`check_step`]: the seam for the script library's rules);
-//! 3. target resolution (`targets`), at the moment the job starts;
+//! 3. target resolution (`targets`), at the moment the job starts, and the caller's host limit
+//!    ([`authorize_hosts`]: a role bound to `env=staging` runs nothing elsewhere);
 //! 4. persistence of the job, its steps and one task per host, in one transaction, with its
 //!    origin and operator;
 //! 5. dispatch of the first step (`dispatch`); the engine starts the later ones;
-//! 6. the audit seam ([`audit`]: a structured log line until the audit log of #10).
+//! 6. the audit record: the request's (`api::authn` writes it, with the job this notes), or
+//!    for launches without a request (cron, flows) one written here ([`audit_internal`]).
 //!
 //! The origin of a launch comes from the route it arrived by, never from the client.
 
@@ -18,11 +21,12 @@ mod script;
 pub use script::script_step;
 
 use crate::app::App;
-use crate::auth::Caller;
+use crate::auth::{Caller, Via};
 use crate::checks::Rejected;
 use crate::clock::now_ms;
 use shoal_engine::{Command, Rejection};
 use shoal_store::{NewJob, NewStep, Page, TaskFilter};
+pub use shoal_types::access::Permission;
 use shoal_types::api::{RetryMode, Targets};
 use shoal_types::files::FileSource;
 use shoal_types::{
@@ -88,24 +92,43 @@ pub struct Launched {
     pub abnormal_count: u64,
 }
 
-/// What the caller may do; checked before anything is looked up or stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Permission {
-    /// Start jobs in the scope.
-    Execute,
-    /// Terminate or retry a job of the scope.
-    Operate,
-}
-
-/// The permission seam: today every API token may do everything in a scope that exists; users
-/// and roles (#10) decide here.
+/// Fails unless the caller holds `permission` in `scope_id` and the scope exists. Checked
+/// before anything is looked up or stored.
 pub async fn authorize(
     app: &App,
-    _caller: &Caller,
+    caller: &Caller,
     scope_id: ScopeId,
-    _permission: Permission,
+    permission: Permission,
 ) -> Result<(), Error> {
+    caller.require(Some(scope_id), permission)?;
     crate::targets::check_scope(app, scope_id).await?;
+    Ok(())
+}
+
+/// Fails, naming them, if any of `hosts` lies outside the host selector of the caller's role
+/// in `scope_id`. Reads the hosts only when the role has a selector.
+pub async fn authorize_hosts(
+    app: &App,
+    caller: &Caller,
+    scope_id: ScopeId,
+    hosts: &[HostId],
+) -> Result<(), Error> {
+    if caller.access.host_grant(scope_id).is_none() {
+        return Ok(());
+    }
+    let found = app.store.hosts_by_ids(hosts).await?;
+    let named: Vec<(String, &shoal_types::Labels)> = found
+        .iter()
+        .map(|h| {
+            let name = if h.ip.is_empty() {
+                h.hostname.clone()
+            } else {
+                format!("{} ({})", h.hostname, h.ip)
+            };
+            (name, &h.labels)
+        })
+        .collect();
+    caller.require_hosts(scope_id, named.iter().map(|(n, l)| (n.as_str(), *l)))?;
     Ok(())
 }
 
@@ -116,17 +139,35 @@ pub fn check_step(_spec: &StepSpec) -> Result<(), Rejected> {
     Ok(())
 }
 
-/// The audit seam: one structured line per operation until the audit log (#10) stores them.
-pub fn audit(caller: &Caller, origin: LaunchMode, operation: &str, job_id: JobId) {
-    tracing::info!(
-        target: "shoal::audit",
-        operator = %caller.name,
-        token_id = caller.token_id,
-        origin = ?origin,
-        operation,
-        job_id,
-        "audit"
-    );
+/// Notes what an operation acted on for the request's audit record; a launch with no request
+/// behind it (cron, flows, in-process callers) writes its own record.
+async fn audit_internal(
+    app: &App,
+    caller: &Caller,
+    origin: LaunchMode,
+    action: &str,
+    job_id: JobId,
+) {
+    caller.note.resource(format!("job:{job_id}"));
+    if caller.via != Via::Internal {
+        return;
+    }
+    let noted = caller.note.get();
+    crate::audit::record(
+        app,
+        shoal_store::NewAuditEvent {
+            actor: caller.name.clone(),
+            actor_kind: "system".to_string(),
+            user_id: Some(caller.user_id),
+            origin: format!("{origin:?}").to_lowercase(),
+            scope_id: noted.scope_id,
+            action: action.to_string(),
+            resource: format!("job:{job_id}"),
+            outcome: "ok".to_string(),
+            ..Default::default()
+        },
+    )
+    .await;
 }
 
 /// Launches a job: see the module docs for the order of things.
@@ -141,7 +182,9 @@ pub async fn launch(app: &App, req: Request) -> Result<Launched, Error> {
     }
     let mut hosts = Vec::with_capacity(req.steps.len());
     for step in &req.steps {
-        hosts.push(crate::targets::resolve(app, req.scope_id, &step.targets).await?);
+        let resolved = crate::targets::resolve(app, req.scope_id, &step.targets).await?;
+        authorize_hosts(app, &req.caller, req.scope_id, &resolved).await?;
+        hosts.push(resolved);
     }
     // The steps are not empty (checked above), so neither is `hosts`.
     let first_hosts: &[HostId] = hosts.first().map_or(&[], Vec::as_slice);
@@ -223,7 +266,7 @@ pub async fn launch(app: &App, req: Request) -> Result<Launched, Error> {
     )
     .await;
     crate::steps::progress(app, first_step).await;
-    audit(&req.caller, req.origin, "launch", created.job_id);
+    audit_internal(app, &req.caller, req.origin, "job.launch", created.job_id).await;
     Ok(Launched {
         job_id: created.job_id,
         name: req.name,
@@ -265,7 +308,7 @@ pub async fn terminate(
     let state = crate::steps::state_of(app, &job).await?;
     let decision = shoal_engine::decide(&state, Command::Terminate)?;
     crate::steps::execute(app, &state, decision).await?;
-    audit(caller, origin, "terminate", job_id);
+    audit_internal(app, caller, origin, "job.terminate", job_id).await;
     Ok(())
 }
 
@@ -340,8 +383,21 @@ pub async fn retry(
             _ => 0,
         })
         .sum();
+    let rerun: Vec<HostId> = decision
+        .transitions
+        .iter()
+        .flat_map(|t| match t {
+            shoal_engine::Transition::Attempt { tasks, .. } => tasks
+                .iter()
+                .filter(|(_, s)| *s != HostTaskStatus::LastSuccess)
+                .map(|(h, _)| *h)
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    authorize_hosts(app, caller, job.scope_id, &rerun).await?;
     crate::steps::execute(app, &state, decision).await?;
-    audit(caller, origin, "retry", step.job_id);
+    audit_internal(app, caller, origin, "step.retry", step.job_id).await;
     Ok(Retried {
         step_id,
         attempt: step.attempt + 1,

@@ -28,7 +28,7 @@ fn routed() -> BTreeSet<(String, String)> {
         } else {
             format!("/api/v1{path}")
         };
-        for method in ["get", "post", "put", "delete"] {
+        for method in ["get", "post", "put", "delete", "patch"] {
             let called = body.contains(&format!("{method}("))
                 && body
                     .match_indices(&format!("{method}("))

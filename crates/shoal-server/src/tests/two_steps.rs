@@ -20,10 +20,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 fn caller() -> Caller {
-    Caller {
-        token_id: 0,
-        name: "two-steps".into(),
-    }
+    Caller::test_admin("two-steps")
 }
 
 fn step(name: &str, script: &str, hosts: &[HostId]) -> StepRequest {

@@ -161,10 +161,7 @@ fn spec(source: HostId, target_dir: &str) -> FileSpec {
 }
 
 async fn start(s: &Server, spec: FileSpec, targets: Vec<HostId>) -> i64 {
-    let caller = Caller {
-        token_id: 0,
-        name: "test".into(),
-    };
+    let caller = Caller::test_admin("test");
     let request = crate::launch::Request {
         caller,
         origin: LaunchMode::Api,

@@ -82,13 +82,18 @@ pub async fn validate(
                 targets,
                 paths,
                 account,
-            } => FileSource::Host {
-                host_ids: crate::targets::resolve(app, scope_id, &targets)
+            } => {
+                let host_ids = crate::targets::resolve(app, scope_id, &targets)
                     .await
-                    .map_err(|e| at(i, e))?,
-                paths,
-                account,
-            },
+                    .map_err(|e| at(i, e))?;
+                // Reading files from a host is executing there: the caller's host limit holds.
+                crate::launch::authorize_hosts(app, caller, scope_id, &host_ids).await?;
+                FileSource::Host {
+                    host_ids,
+                    paths,
+                    account,
+                }
+            }
             Checked::Upload { id, name, mode } => {
                 let upload = app
                     .uploads

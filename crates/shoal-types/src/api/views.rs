@@ -3,6 +3,7 @@
 //! the storage record at the server's API edge; a field the API does not mean to show (an
 //! environment value, a step's lease owner and expiry, a token's hash) has no place here.
 
+use crate::access::{Permission, Role, UserKind};
 use crate::files::{DirMode, DuplicateMode, FileSource, FileSpec};
 use crate::{
     AgentStatus, FileStatus, HostId, HostTaskStatus, JobId, JobType, Labels, Language, LaunchMode,
@@ -81,14 +82,230 @@ pub struct Token {
     pub expires_at: Option<UnixMs>,
     #[cfg_attr(feature = "openapi", schema(required))]
     pub revoked_at: Option<UnixMs>,
+    /// The account an API token acts for.
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub user_id: Option<i64>,
+    pub read_only: bool,
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub only_scope_id: Option<ScopeId>,
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub last_used_at: Option<UnixMs>,
 }
 
-/// `GET /api/v1/whoami`: the token the request was made with.
+/// What the caller may do in one scope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ScopeAccess {
+    pub scope_id: ScopeId,
+    pub scope_name: String,
+    /// The role held there; absent for a platform admin without a binding.
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub role: Option<Role>,
+    /// The label selector execution is limited to; `""` for every host.
+    pub host_selector: String,
+    pub permissions: Vec<Permission>,
+}
+
+/// `GET /api/v1/whoami`: the account of the request and what it may do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct WhoAmI {
-    pub token_id: i64,
+    pub user_id: i64,
+    /// The account's name.
     pub name: String,
+    pub display_name: String,
+    pub kind: UserKind,
+    /// Platform admin (and not narrowed by the token).
+    pub is_admin: bool,
+    /// `token` or `session`.
+    pub via: String,
+    /// The token of the request, if it came with one.
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub token_id: Option<i64>,
+    pub read_only: bool,
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub only_scope_id: Option<ScopeId>,
+    /// Every scope the caller may read, with its permissions there.
+    pub scopes: Vec<ScopeAccess>,
+}
+
+/// `GET /api/v1/auth/config`: how to sign in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuthConfig {
+    pub password: bool,
+    /// Single sign-on, when configured.
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub sso: Option<SsoConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SsoConfig {
+    /// The button's text.
+    pub label: String,
+    /// Where the browser goes to start.
+    pub start_url: String,
+}
+
+/// `POST /api/web/v1/auth/login` and `POST /api/v1/auth/token`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub name: String,
+    pub password: String,
+    /// `auth/token` only: the new token's name [default: `cli`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_name: Option<String>,
+    /// `auth/token` only: its lifetime in seconds [default: 30 days].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+}
+
+/// The answer to a console sign-in: the account, and the CSRF token to send back in
+/// `x-csrf-token` with every state-changing request (also set as the `shoal_csrf` cookie).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SignedIn {
+    pub user: WhoAmI,
+    pub csrf_token: String,
+}
+
+/// An account: a person or a service account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub display_name: String,
+    pub email: String,
+    pub kind: UserKind,
+    pub is_admin: bool,
+    pub enabled: bool,
+    /// `local` or `oidc`.
+    pub source: String,
+    /// Whether the account can sign in with a password.
+    pub has_password: bool,
+    pub created_at: UnixMs,
+    pub updated_at: UnixMs,
+}
+
+/// `POST /api/v1/users`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// 1 to 64 characters: letters, digits, `.`, `_`, `-`, `@`.
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub email: String,
+    /// `user` (default) or `service`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<UserKind>,
+    /// People only; at least 10 characters. Without one, the account signs in only by SSO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub is_admin: bool,
+}
+
+/// `PATCH /api/v1/users/{id}`: every field optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Disabling ends the account's sessions and stops its tokens at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_admin: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// `POST /api/v1/me/password`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current: String,
+    pub new: String,
+}
+
+/// A role held by an account in a scope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RoleBinding {
+    pub id: i64,
+    pub user_id: i64,
+    pub user_name: String,
+    pub scope_id: ScopeId,
+    pub role: Role,
+    /// Execution is limited to hosts matching this label selector; `""` for every host.
+    pub host_selector: String,
+    /// `manual`, or `oidc` for bindings mapped from single sign-on groups at each sign-in.
+    pub source: String,
+    pub created_by: String,
+    pub created_at: UnixMs,
+}
+
+/// `PUT /api/v1/role-bindings`: gives `user_id` the `role` in `scope_id` (replacing the role it
+/// had there).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PutRoleBindingRequest {
+    pub user_id: i64,
+    pub scope_id: ScopeId,
+    pub role: Role,
+    /// A label selector (`env!=prod`) limiting where the role may execute; empty for all hosts.
+    #[serde(default)]
+    pub host_selector: String,
+}
+
+/// One record of the audit trail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: UnixMs,
+    /// The acting account's name; `""` for an unknown one (a failed sign-in).
+    pub actor: String,
+    /// `user`, `service`, `system` or `anonymous`.
+    pub actor_kind: String,
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub user_id: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub token_id: Option<i64>,
+    pub address: String,
+    /// `web`, `api`, `cron`, `flow` or `system`.
+    pub origin: String,
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub scope_id: Option<ScopeId>,
+    /// A stable dotted name: `job.execute_script`, `token.create`, `auth.login`...
+    pub action: String,
+    /// What was acted on: `job:42`, `user:alice`; `""` for nothing in particular.
+    pub resource: String,
+    /// `ok`, `denied`, `failed` or `throttled`.
+    pub outcome: String,
+    /// The error code and message of a refusal or failure.
+    pub detail: String,
+}
+
+/// `GET /api/v1/audit`: newest first; pass `next_before_id` as `before_id` for the next page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AuditPage {
+    pub data: Vec<AuditRecord>,
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub next_before_id: Option<i64>,
 }
 
 /// A host of the inventory and its agent.
