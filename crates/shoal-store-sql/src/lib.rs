@@ -17,13 +17,13 @@ mod records;
 pub use cols::Cols;
 pub use page::{Listing, PageDb, fetch_page};
 pub use records::{
+    AUDIT_COLUMNS, BINDING_COLUMNS, SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS, audit_event,
+    binding, session, user,
+};
+pub use records::{
     agent_auth, agent_status_count, file_status_count, file_task_row, group, host, host_label_row,
     job, log_piece, open_task, result_group, scope, step, task_key, task_log_len, task_row,
     task_status_count, token, upload,
-};
-pub use records::{
-    AUDIT_COLUMNS, BINDING_COLUMNS, SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS, audit_event,
-    binding, session, user,
 };
 
 use serde::Serialize;

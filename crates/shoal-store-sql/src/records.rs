@@ -94,7 +94,8 @@ pub fn binding(row: &impl Cols) -> Result<RoleBinding> {
     })
 }
 
-pub const SESSION_COLUMNS: &str = "id_hash, user_id, created_at, last_seen_at, expires_at, revoked_at";
+pub const SESSION_COLUMNS: &str =
+    "id_hash, user_id, created_at, last_seen_at, expires_at, revoked_at";
 
 /// Columns [`SESSION_COLUMNS`].
 pub fn session(row: &impl Cols) -> Result<SessionRecord> {

@@ -15,8 +15,8 @@ mod files;
 mod hosts;
 mod jobs;
 mod tasks;
-mod users;
 mod uploads;
+mod users;
 
 use shoal_store::{Error, Result, Store};
 use sqlx::sqlite::{

@@ -84,11 +84,7 @@ impl UserStore for SqliteStore {
         qb.push(" WHERE id = ")
             .push_bind(id)
             .push(format_args!(" RETURNING {USER_COLUMNS}"));
-        let row = qb
-            .build()
-            .fetch_optional(&self.write)
-            .await
-            .map_err(db)?;
+        let row = qb.build().fetch_optional(&self.write).await.map_err(db)?;
         row.as_ref().map(decode::user).transpose()
     }
 
@@ -208,12 +204,11 @@ impl UserStore for SqliteStore {
     }
 
     async fn prune_sessions(&self, before: UnixMs) -> Result<u64> {
-        let done =
-            sqlx::query("DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1")
-                .bind(before)
-                .execute(&self.write)
-                .await
-                .map_err(db)?;
+        let done = sqlx::query("DELETE FROM sessions WHERE expires_at < ?1 OR revoked_at < ?1")
+            .bind(before)
+            .execute(&self.write)
+            .await
+            .map_err(db)?;
         Ok(done.rows_affected())
     }
 }
@@ -306,9 +301,11 @@ impl AuditStore for SqliteStore {
     }
 
     async fn list_audit(&self, f: &AuditFilter, limit: u32) -> Result<Vec<AuditEvent>> {
-        let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events"));
+        let mut qb =
+            QueryBuilder::<Sqlite>::new(format!("SELECT {AUDIT_COLUMNS} FROM audit_events"));
         push_audit_filter(&mut qb, f);
-        qb.push(" ORDER BY id DESC LIMIT ").push_bind(i64::from(limit));
+        qb.push(" ORDER BY id DESC LIMIT ")
+            .push_bind(i64::from(limit));
         let rows = qb.build().fetch_all(&self.read).await.map_err(db)?;
         rows.iter().map(decode::audit_event).collect()
     }

@@ -43,6 +43,9 @@ fn new_token(name: &str, kind: TokenKind, hash: &str) -> NewToken {
         created_by: "admin".to_string(),
         created_at: 1_000,
         expires_at: None,
+        user_id: None,
+        read_only: false,
+        only_scope_id: None,
     }
 }
 
