@@ -138,8 +138,12 @@ pub async fn users_create_find_list_update(store: &dyn Store) {
         .collect();
     assert_eq!(names, vec!["admin", "alice", "ci-bot"]);
 
+    // The conflict names the account, in words an API client can act on.
     let dup = store.create_user(new_user("alice")).await;
-    assert!(matches!(dup, Err(Error::Conflict(_))), "{dup:?}");
+    assert!(
+        matches!(&dup, Err(Error::Conflict(m)) if m.contains("\"alice\"")),
+        "{dup:?}"
+    );
 
     // One field: only it and `updated_at` change.
     let renamed = store
