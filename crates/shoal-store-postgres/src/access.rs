@@ -4,7 +4,7 @@ use crate::PgStore;
 use async_trait::async_trait;
 use shoal_store::AccessStore;
 use shoal_store::{Error, NewToken, Result, Scope, TokenRecord};
-use shoal_store_sql::{self as decode, db};
+use shoal_store_sql::{self as decode, TOKEN_COLUMNS, db};
 use shoal_types::UnixMs;
 
 #[async_trait]
@@ -32,7 +32,8 @@ impl AccessStore for PgStore {
     async fn create_token(&self, t: NewToken) -> Result<TokenRecord> {
         let sql = format!(
             "INSERT INTO tokens (name, kind, secret_hash, scope_id, created_by, created_at, \
-             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TOKEN_COLUMNS}"
+             expires_at, user_id, read_only, only_scope_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {TOKEN_COLUMNS}"
         );
         let row = sqlx::query(&sql)
             .bind(&t.name)
@@ -42,6 +43,9 @@ impl AccessStore for PgStore {
             .bind(&t.created_by)
             .bind(t.created_at)
             .bind(t.expires_at)
+            .bind(t.user_id)
+            .bind(t.read_only)
+            .bind(t.only_scope_id)
             .fetch_one(&self.pool)
             .await
             .map_err(|e| match db(e) {
@@ -79,7 +83,26 @@ impl AccessStore for PgStore {
                 .map_err(db)?;
         Ok(done.rows_affected() > 0)
     }
-}
 
-const TOKEN_COLUMNS: &str = "id, name, kind, secret_hash, scope_id, created_by, created_at, \
-                             expires_at, revoked_at";
+    async fn touch_token(&self, id: i64, now: UnixMs) -> Result<()> {
+        sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn revoke_user_tokens(&self, user_id: i64, now: UnixMs) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+}

@@ -15,6 +15,7 @@ mod hosts;
 mod jobs;
 mod tasks;
 mod uploads;
+mod users;
 
 use shoal_store::{Error, Result, Store};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -33,7 +33,13 @@ impl UserStore for SqliteStore {
             .bind(u.now)
             .fetch_one(&self.write)
             .await
-            .map_err(db)?;
+            .map_err(|e| match db(e) {
+                Error::Conflict(_) => Error::Conflict(format!(
+                    "a user named {:?} exists; choose another name",
+                    u.name
+                )),
+                other => other,
+            })?;
         decode::user(&row)
     }
 

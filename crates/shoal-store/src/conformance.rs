@@ -1,6 +1,7 @@
 //! The conformance suite every backend runs against itself.
 //!
-//! One module per storage trait (`access`, `hosts`, `jobs`, `tasks`, `files`, `uploads`). Each
+//! One module per storage trait (`access`, `users`, `audit`, `hosts`, `jobs`, `tasks`, `files`,
+//! `uploads`). Each
 //! case is a `pub async fn(&dyn Store)` written once here; a backend stamps the whole suite into
 //! its `tests/conformance.rs` with [`conformance_tests!`](crate::conformance_tests), which
 //! generates one `#[tokio::test]` per case, each on a fresh database:
@@ -16,18 +17,22 @@
 //! server's tests) enable in `[dev-dependencies]`.
 
 mod access;
+mod audit;
 mod files;
 mod hosts;
 mod jobs;
 mod tasks;
 mod uploads;
+mod users;
 
 pub use access::*;
+pub use audit::*;
 pub use files::*;
 pub use hosts::*;
 pub use jobs::*;
 pub use tasks::*;
 pub use uploads::*;
+pub use users::*;
 
 use crate::prelude::*;
 use crate::{
@@ -40,7 +45,7 @@ use shoal_types::{
 };
 
 /// Generates one `#[tokio::test]` per conformance case, in one module per storage trait
-/// (`access::`, `hosts::`, `jobs::`, `tasks::`, `files::`, `uploads::`). `$make` names an async
+/// (`access::`, `users::`, `audit::`, `hosts::`, `jobs::`, `tasks::`, `files::`, `uploads::`). `$make` names an async
 /// fn returning `(store, guard)`: a fresh store, and anything that must live as long as the test
 /// (a temp dir, or `()`).
 ///
@@ -53,6 +58,19 @@ macro_rules! conformance_tests {
             backend_is_named,
             scopes_default_and_create,
             tokens_find_list_revoke,
+            tokens_of_users_touch_and_revoke,
+        );
+        $crate::conformance_tests!(@domain $make; users:
+            admin_user_exists_after_migration,
+            users_create_find_list_update,
+            bindings_upsert_list_delete,
+            oidc_replacement_keeps_manual_bindings,
+            sessions_create_touch_revoke_prune,
+        );
+        $crate::conformance_tests!(@domain $make; audit:
+            audit_append_and_filter,
+            audit_pages_with_cursor,
+            audit_prune_is_bounded,
         );
         $crate::conformance_tests!(@domain $make; hosts:
             hosts_create_and_auth,
@@ -61,6 +79,7 @@ macro_rules! conformance_tests {
             labels_overlay_user_over_agent,
             hosts_filter_and_page,
             hosts_by_ip_and_ids,
+            hosts_filter_by_scope_ids,
             groups_crud,
         );
         $crate::conformance_tests!(@domain $make; jobs:
@@ -71,6 +90,7 @@ macro_rules! conformance_tests {
             claim_and_renew_leases,
             start_attempt_checks_expected_attempt,
             stalled_jobs_have_no_live_step,
+            list_jobs_by_scope_ids,
         );
         $crate::conformance_tests!(@domain $make; tasks:
             apply_task_batch_is_idempotent,

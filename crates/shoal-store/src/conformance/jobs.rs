@@ -342,3 +342,50 @@ pub async fn list_jobs_filters_and_pages(store: &dyn Store) {
         (vec![], 0)
     );
 }
+
+/// `list_jobs` with `scope_ids` keeps jobs of any listed scope (an empty list none), in the
+/// total as in the page, newest first.
+pub async fn list_jobs_by_scope_ids(store: &dyn Store) {
+    let ops = store.create_scope("ops", 1).await.expect("create_scope").id;
+    let dev = store.create_scope("dev", 1).await.expect("create_scope").id;
+    let mut ids = Vec::new();
+    for (i, scope_id) in [DEFAULT_SCOPE, ops, dev, ops].into_iter().enumerate() {
+        let mut job = new_job(&format!("job-{i}"), vec![script_step("s", waiting(&[1]))]);
+        job.scope_id = scope_id;
+        job.now = 1_000 * (i as i64 + 1);
+        ids.push(store.create_job(job).await.expect("create_job").job_id);
+    }
+    let list = |f: JobFilter, page: Page| async move {
+        let p = store.list_jobs(&f, page).await.expect("list_jobs");
+        (p.data.iter().map(|j| j.id).collect::<Vec<_>>(), p.total)
+    };
+    let only = |scope_ids: Vec<i64>| JobFilter {
+        scope_ids: Some(scope_ids),
+        ..JobFilter::default()
+    };
+    assert_eq!(
+        list(only(vec![ops]), Page::first(10)).await,
+        (vec![ids[3], ids[1]], 2)
+    );
+    assert_eq!(
+        list(only(vec![DEFAULT_SCOPE, dev]), Page::first(10)).await,
+        (vec![ids[2], ids[0]], 2)
+    );
+    assert_eq!(list(only(vec![]), Page::first(10)).await, (vec![], 0));
+    assert_eq!(
+        list(
+            only(vec![ops, dev]),
+            Page {
+                start: 1,
+                length: 1
+            }
+        )
+        .await,
+        (vec![ids[2]], 3)
+    );
+    let both = JobFilter {
+        scope_id: Some(DEFAULT_SCOPE),
+        ..only(vec![ops])
+    };
+    assert_eq!(list(both, Page::first(10)).await, (vec![], 0));
+}

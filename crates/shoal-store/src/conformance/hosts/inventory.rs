@@ -340,3 +340,61 @@ pub async fn groups_crud(store: &dyn Store) {
     assert_eq!(store.get_group(web.id).await.expect("get_group"), None);
     assert_eq!(store.list_groups(None).await.expect("list"), vec![db]);
 }
+
+/// `list_hosts` with `scope_ids` keeps hosts of any listed scope (an empty list none), in the
+/// total as in the page, and combines with the other fields.
+pub async fn hosts_filter_by_scope_ids(store: &dyn Store) {
+    let ops = store.create_scope("ops", 1).await.expect("create_scope").id;
+    let dev = store.create_scope("dev", 1).await.expect("create_scope").id;
+    let h1 = add_host(store, DEFAULT_SCOPE, "a", &["10.0.0.1"], labels(&[]))
+        .await
+        .id;
+    let h2 = add_host(store, ops, "b", &["10.0.0.2"], labels(&[]))
+        .await
+        .id;
+    let h3 = add_host(store, dev, "c", &["10.0.0.3"], labels(&[]))
+        .await
+        .id;
+    let h4 = add_host(store, ops, "d", &["10.0.0.4"], labels(&[]))
+        .await
+        .id;
+    let list = |f: HostFilter, page: Page| async move {
+        let p = store.list_hosts(&f, page).await.expect("list_hosts");
+        (ids_of(&p), p.total)
+    };
+    let only = |scope_ids: Vec<i64>| HostFilter {
+        scope_ids: Some(scope_ids),
+        ..HostFilter::default()
+    };
+    assert_eq!(
+        list(only(vec![ops]), Page::first(10)).await,
+        (vec![h2, h4], 2)
+    );
+    assert_eq!(
+        list(only(vec![dev, DEFAULT_SCOPE]), Page::first(10)).await,
+        (vec![h1, h3], 2)
+    );
+    assert_eq!(list(only(vec![]), Page::first(10)).await, (vec![], 0));
+    assert_eq!(
+        list(
+            only(vec![ops, dev]),
+            Page {
+                start: 1,
+                length: 1
+            }
+        )
+        .await,
+        (vec![h3], 3)
+    );
+    // With `scope_id`, both must hold.
+    let both = HostFilter {
+        scope_id: Some(DEFAULT_SCOPE),
+        ..only(vec![ops, dev])
+    };
+    assert_eq!(list(both, Page::first(10)).await, (vec![], 0));
+    let narrowed = HostFilter {
+        ip: Some("10.0.0.4".to_string()),
+        ..only(vec![ops, dev])
+    };
+    assert_eq!(list(narrowed, Page::first(10)).await, (vec![h4], 1));
+}
