@@ -26,6 +26,27 @@ async fn fixture_with(tweak: impl FnOnce(&mut Options)) -> Fixture {
             .await
             .expect("open store"),
     );
+    fixture_on(store, dir, tweak).await
+}
+
+/// A fixture on a fresh PostgreSQL database `name` of the shared test cluster.
+async fn fixture_pg(name: &str) -> Fixture {
+    let url = shoal_testkit::pg::PgCluster::shared()
+        .create_database(name)
+        .expect("database");
+    let store: Arc<dyn Store> = Arc::new(
+        shoal_store_postgres::PgStore::connect(&url)
+            .await
+            .expect("connect"),
+    );
+    fixture_on(store, tempfile::tempdir().expect("tempdir"), |_| {}).await
+}
+
+async fn fixture_on(
+    store: Arc<dyn Store>,
+    dir: tempfile::TempDir,
+    tweak: impl FnOnce(&mut Options),
+) -> Fixture {
     let mut opts = Options {
         data_dir: dir.path().to_path_buf(),
         ..Options::default()
@@ -439,7 +460,9 @@ async fn groups_validate_selectors() {
     .await;
 }
 
+mod access;
 mod files;
+mod matrix;
 mod openapi;
 mod two_steps;
 mod views;
