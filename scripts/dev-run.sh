@@ -92,7 +92,7 @@ if ! healthy; then
     echo "dev-run: the server did not answer /healthz within 30s" >&2
     exit 1
 fi
-for f in ca.pem admin.token enroll.token; do
+for f in ca.pem admin.token admin.password enroll.token; do
     if [[ ! -s $DATA/$f ]]; then
         echo "dev-run: the server did not write $DATA/$f" >&2
         exit 1
@@ -130,11 +130,13 @@ cat <<EOF
 
 Shoal is running.
   console and API:  http://127.0.0.1:$API_PORT
-  admin token:      $(cat "$DATA/admin.token")
+  sign in as:       admin / $(cat "$DATA/admin.password")   (password kept in $DATA/admin.password)
+  admin API token:  $(cat "$DATA/admin.token")
   agents:           $AGENTS: dev-agent-N at 127.0.1.N, host id N on a fresh .dev/
                     (labels dev=true, name=agent-N), logs in $LOGS/
 
 Try, from $(pwd):
+  ${server_env}$BIN/shoal login --user admin     (or pass a token on each command, as below)
   ${server_env}SHOAL_TOKEN=\$(cat $DATA/admin.token) $BIN/shoal hosts
   ${server_env}SHOAL_TOKEN=\$(cat $DATA/admin.token) $BIN/shoal run --label dev=true -c 'echo hello from \$(hostname)'
 
