@@ -36,6 +36,8 @@ pub struct Options {
     pub upload_ttl: Duration,
     /// Open REST API connections allowed per client address (0: no limit).
     pub api_max_conns_per_ip: usize,
+    /// Single sign-on through an OpenID Connect provider; `None`: sign-in by password only.
+    pub oidc: Option<crate::oidc::OidcOptions>,
 }
 
 /// TLS for the REST API and console.
@@ -66,6 +68,7 @@ impl Default for Options {
             upload_max_bytes: shoal_types::files::limits::UPLOAD_MAX_DEFAULT,
             upload_ttl: Duration::from_secs(7 * 24 * 3600),
             api_max_conns_per_ip: 256,
+            oidc: None,
         }
     }
 }
@@ -106,6 +109,9 @@ impl Options {
                 url.starts_with("postgres://") || url.starts_with("postgresql://"),
                 "--database-url must be a postgres:// URL (SQLite is the default and needs no URL)"
             );
+        }
+        if let Some(oidc) = &self.oidc {
+            oidc.validate()?;
         }
         Ok(())
     }
