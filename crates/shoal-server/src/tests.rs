@@ -434,6 +434,7 @@ async fn groups_validate_selectors() {
 }
 
 mod files;
+mod oidc_provider;
 mod openapi;
 mod two_steps;
 mod views;
