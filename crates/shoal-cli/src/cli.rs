@@ -140,6 +140,8 @@ pub struct ServerArgs {
     /// use 0, behind a load balancer that connects from one address) [default: 256].
     #[arg(long, value_name = "N")]
     pub api_max_conns_per_ip: Option<usize>,
+    #[command(flatten)]
+    pub oidc: crate::server_cmd::OidcArgs,
 }
 
 #[derive(Debug, Args)]
