@@ -306,6 +306,17 @@ async fn a_state_is_good_once_and_for_a_limited_time() {
     assert!(!format!("{late:?}").contains(&code));
 }
 
+/// The API layer keeps an `Oidc` in its shared state and awaits it in handlers on a
+/// multi-threaded runtime: it and its futures must be `Send` (and it `Sync`).
+const _: fn(&'static Oidc) = shareable_across_tasks;
+fn shareable_across_tasks(oidc: &'static Oidc) {
+    fn send<T: Send>(_: T) {}
+    fn sync<T: Send + Sync>() {}
+    sync::<Oidc>();
+    send(oidc.finish("state", "code"));
+    send(Oidc::discover(options("https://id.example")));
+}
+
 #[test]
 fn grants_only_from_listed_groups() {
     let o = options("http://127.0.0.1:1");
