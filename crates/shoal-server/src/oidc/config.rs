@@ -4,8 +4,9 @@
 use shoal_types::LabelSelector;
 use shoal_types::access::Role;
 
-/// Single sign-on through one OpenID Connect provider (`--oidc-*` flags).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Single sign-on through one OpenID Connect provider (`--oidc-*` flags). Its `Debug` hides
+/// the client secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct OidcOptions {
     /// The provider's issuer URL; its discovery document is at
     /// `ISSUER/.well-known/openid-configuration`.
@@ -26,6 +27,25 @@ pub struct OidcOptions {
     pub label: String,
     /// What each provider group grants.
     pub group_roles: Vec<GroupRole>,
+}
+
+impl std::fmt::Debug for OidcOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcOptions")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<hidden>"),
+            )
+            .field("redirect_url", &self.redirect_url)
+            .field("scopes", &self.scopes)
+            .field("groups_claim", &self.groups_claim)
+            .field("username_claim", &self.username_claim)
+            .field("label", &self.label)
+            .field("group_roles", &self.group_roles)
+            .finish()
+    }
 }
 
 impl Default for OidcOptions {
@@ -311,6 +331,13 @@ mod tests {
         bad(|o| o.scopes = vec!["a b".into()], "--oidc-scope");
         bad(|o| o.label = String::new(), "--oidc-label");
         bad(|o| o.client_secret = Some(String::new()), "is empty");
+        let mut secret = good.clone();
+        secret.client_secret = Some("s3cret-value".into());
+        let shown = format!("{secret:?}");
+        assert!(
+            !shown.contains("s3cret-value") && shown.contains("<hidden>"),
+            "{shown}"
+        );
         let mut local = good.clone();
         local.issuer = "http://127.0.0.1:9000".into();
         assert!(local.validate().is_ok(), "plain http on loopback");
