@@ -11,7 +11,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: all run test build fmt fmt-check lint bench bench-web deps unit invariants web web-test
+.PHONY: all run test build fmt fmt-check lint bench bench-web bench-authz deps unit invariants web web-test
 
 all: build
 
@@ -56,6 +56,10 @@ invariants:
 
 bench: deps web
 	$(CARGO) run --release -p shoal-testkit --bin shoal-bench -- $(ARGS)
+
+# The cost of authentication and authorization per API request (prints medians).
+bench-authz:
+	$(CARGO) test --release -p shoal-server --lib authz_bench -- --ignored --nocapture
 
 bench-web: web
 	$(CARGO) build --release -p shoal-cli -p shoal-agent

@@ -15,6 +15,8 @@
 #   fonts-wqy-microhei  CJK glyphs, so Chinese screenshots are readable
 # Then, from PyPI into a project-local venv (target/venv, no root needed):
 #   schemathesis  the API fuzzer the tests run against the OpenAPI description (api_fuzz.rs)
+# And, from npm into tests/oidc/node_modules (pinned by its package-lock.json):
+#   oidc-provider  the real OpenID Connect provider the single-sign-on tests start with node
 #
 # On a fresh Debian machine run it as root (make deps). Elsewhere it reports what is missing.
 set -euo pipefail
@@ -114,5 +116,20 @@ python_deps() {
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 }
 
+# The test OpenID provider's packages. Fast when already there: npm ci runs only when the lock
+# file is newer than the installed tree (as the Makefile does for web/).
+OIDC_DIR=tests/oidc
+oidc_provider_deps() {
+    if [[ -f $OIDC_DIR/node_modules/.package-lock.json &&
+        ! $OIDC_DIR/package-lock.json -nt $OIDC_DIR/node_modules/.package-lock.json &&
+        ! $OIDC_DIR/package.json -nt $OIDC_DIR/node_modules/.package-lock.json ]]; then
+        echo "install-deps: the test OpenID provider's packages are present"
+        return 0
+    fi
+    echo "install-deps: installing the test OpenID provider's packages into $OIDC_DIR/node_modules"
+    npm --prefix "$OIDC_DIR" ci --no-audit --no-fund
+}
+
 system_deps
 python_deps
+oidc_provider_deps

@@ -149,6 +149,8 @@ pub struct ServerArgs {
     /// Days audit records are kept [default: 365].
     #[arg(long, value_name = "DAYS")]
     pub audit_retention_days: Option<u32>,
+    #[command(flatten)]
+    pub oidc: crate::server_cmd::OidcArgs,
 }
 
 #[derive(Debug, Args)]

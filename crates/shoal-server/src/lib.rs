@@ -19,6 +19,8 @@ mod fsutil;
 mod gateway;
 mod http;
 mod launch;
+/// Single sign-on (OpenID Connect); the API layer wires it into the sign-in routes.
+pub mod oidc;
 mod options;
 mod per_address;
 mod steps;

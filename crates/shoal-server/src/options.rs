@@ -42,6 +42,8 @@ pub struct Options {
     pub session_max: Duration,
     /// Audit records older than this many days are deleted.
     pub audit_retention_days: u32,
+    /// Single sign-on through an OpenID Connect provider; `None`: sign-in by password only.
+    pub oidc: Option<crate::oidc::OidcOptions>,
 }
 
 /// TLS for the REST API and console.
@@ -75,6 +77,7 @@ impl Default for Options {
             session_idle: Duration::from_secs(2 * 3600),
             session_max: Duration::from_secs(24 * 3600),
             audit_retention_days: 365,
+            oidc: None,
         }
     }
 }
@@ -127,6 +130,9 @@ impl Options {
                 url.starts_with("postgres://") || url.starts_with("postgresql://"),
                 "--database-url must be a postgres:// URL (SQLite is the default and needs no URL)"
             );
+        }
+        if let Some(oidc) = &self.oidc {
+            oidc.validate()?;
         }
         Ok(())
     }

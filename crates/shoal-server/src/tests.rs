@@ -461,8 +461,10 @@ async fn groups_validate_selectors() {
 }
 
 mod access;
+mod authz_bench;
 mod files;
 mod matrix;
+mod oidc_provider;
 mod openapi;
 mod two_steps;
 mod views;

@@ -39,6 +39,12 @@ const HEADER_COUNT_LIMIT: usize = 100;
 const BODY_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn router(app: App) -> Router {
+    router_with(app, None)
+}
+
+/// The router; with `fixed` (the authorization benchmark only), every request acts as that
+/// caller without looking up a token, an account or its roles.
+fn router_with(app: App, fixed: Option<crate::auth::Caller>) -> Router {
     let api = Router::new()
         .route(
             "/scopes",
@@ -113,11 +119,14 @@ pub fn router(app: App) -> Router {
             "/api/web/v1",
             api.layer(axum::Extension(shoal_types::LaunchMode::Web)),
         )
-        .route("/metrics", get(metrics))
-        .layer(axum::middleware::from_fn_with_state(
+        .route("/metrics", get(metrics));
+    let authed = match fixed {
+        None => authed.layer(axum::middleware::from_fn_with_state(
             app.clone(),
             authn::require_caller,
-        ));
+        )),
+        Some(caller) => authed.layer(axum::Extension(caller)),
+    };
     Router::new()
         .route("/healthz", get(openapi::health))
         .merge(authed)
@@ -172,6 +181,12 @@ async fn request_limits(
         .into_response();
     }
     next.run(req).await
+}
+
+/// The router acting as `caller` for every request (benchmarks).
+#[cfg(test)]
+pub(crate) fn router_as(app: App, caller: crate::auth::Caller) -> Router {
+    router_with(app, Some(caller))
 }
 
 async fn not_found() -> ApiError {
