@@ -276,6 +276,40 @@ fn login_roles_audit_and_logout() {
     assert_eq!(who["read_only"], true);
     assert_eq!(who["only_scope_id"], 1);
 
+    // The SSO way: a pasted token is checked with whoami and stored.
+    let pasted = server
+        .shoal_in(
+            &admin_cfg,
+            &["token", "create", "pasted", "--for", "alice"],
+            None,
+        )
+        .expect_code(0)
+        .text();
+    let paste_cfg = server.dir.path().join("paste-config");
+    let out = server
+        .shoal_in(&paste_cfg, &["login", "--token-stdin"], Some(&pasted))
+        .expect_code(0);
+    assert!(out.text().contains("alice"), "{}", out.text());
+    assert_eq!(mode(&paste_cfg.join("shoal").join("credentials")), 0o600);
+    server
+        .shoal_in(&paste_cfg, &["logout"], None)
+        .expect_code(0);
+    server
+        .shoal_in(&paste_cfg, &["whoami", "--token", pasted.trim()], None)
+        .expect_code(3);
+    let out = server
+        .shoal_in(
+            &paste_cfg,
+            &["login", "--token-stdin"],
+            Some("not-a-token\n"),
+        )
+        .expect_code(3);
+    assert!(
+        !paste_cfg.join("shoal").join("credentials").exists(),
+        "{}",
+        out.stderr
+    );
+
     // Logout revokes the stored token and forgets it.
     server
         .shoal_in(&admin_cfg, &["logout"], None)
