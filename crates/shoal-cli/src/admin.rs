@@ -8,13 +8,30 @@ use shoal_client::{CreateTokenRequest, Group, GroupRequest};
 
 pub async fn token(ctx: &Ctx, cmd: TokenCmd) -> anyhow::Result<Exit> {
     match cmd {
-        TokenCmd::Create { name, kind, ttl } => {
+        TokenCmd::Create {
+            name,
+            kind,
+            ttl,
+            for_user,
+            read_only,
+            only_scope,
+        } => {
+            let user_id = match &for_user {
+                Some(u) => Some(crate::users_cli::user_id(ctx, u).await?),
+                None => None,
+            };
+            let only_scope_id = match &only_scope {
+                Some(s) => Some(crate::users_cli::scope_id(ctx, s).await?),
+                None => None,
+            };
             let req = CreateTokenRequest {
                 name,
                 kind: Some(kind.as_str().to_string()),
                 scope_id: None,
                 ttl_secs: ttl,
-                ..Default::default()
+                user_id,
+                read_only,
+                only_scope_id,
             };
             let resp = ctx.client.create_token(&req).await?;
             if ctx.json {

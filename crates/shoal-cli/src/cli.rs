@@ -28,7 +28,8 @@ pub struct Global {
         value_name = "URL"
     )]
     pub server: String,
-    /// API token (bearer).
+    /// API token (bearer) [default: from --token-file, else the one `shoal login` stored for
+    /// this server].
     #[arg(
         long,
         global = true,
@@ -82,6 +83,21 @@ pub enum Command {
     /// Saved dynamic host groups (a name for a label selector).
     #[command(subcommand)]
     Group(GroupCmd),
+    /// Sign in and store a personal token for this server (see `shoal login --help`).
+    Login(crate::cli_access::LoginArgs),
+    /// Revoke the stored token of this server and forget it.
+    Logout,
+    /// Show the account of the token and its roles per scope.
+    Whoami,
+    /// Accounts: people and service accounts.
+    #[command(subcommand)]
+    User(crate::cli_access::UserCmd),
+    /// Role bindings: who holds which role in which scope.
+    #[command(subcommand)]
+    Role(crate::cli_access::RoleCmd),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(crate::cli_access::AuditCmd),
     /// Print the REST API's OpenAPI description (JSON), as the server serves it at
     /// /api/v1/openapi.json. Needs no server.
     Openapi,
@@ -340,6 +356,16 @@ pub enum TokenCmd {
         /// Lifetime in seconds [default: does not expire].
         #[arg(long, value_name = "SECS")]
         ttl: Option<u64>,
+        /// An API token for this account (name or id; e.g. a service account) instead of
+        /// your own (platform admin).
+        #[arg(long = "for", value_name = "USER")]
+        for_user: Option<String>,
+        /// The token may only read, whatever its account may do.
+        #[arg(long)]
+        read_only: bool,
+        /// The token acts only in this scope (name or id).
+        #[arg(long, value_name = "SCOPE")]
+        only_scope: Option<String>,
     },
     /// List tokens (never their secrets).
     List,

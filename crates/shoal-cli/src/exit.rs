@@ -81,8 +81,28 @@ fn exit_for_client(e: &shoal_client::Error) -> Exit {
     }
 }
 
+/// Context of a request refused with the token `shoal login` stored (expired or revoked).
+#[derive(Debug)]
+pub struct StoredRefused(pub std::path::PathBuf);
+
+impl std::fmt::Display for StoredRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server refused the token stored in {}",
+            self.0.display()
+        )
+    }
+}
+
 /// A hint printed after the error message, for the errors people hit first.
 pub fn hint_for(err: &anyhow::Error) -> Option<&'static str> {
+    if err.downcast_ref::<StoredRefused>().is_some() {
+        return Some("it may have expired or been revoked: sign in again with `shoal login`");
+    }
+    if err.downcast_ref::<crate::account::SignInFailed>().is_some() {
+        return Some(crate::account::SSO_HINT);
+    }
     let e = err
         .chain()
         .find_map(|c| c.downcast_ref::<shoal_client::Error>())?;
@@ -91,8 +111,10 @@ pub fn hint_for(err: &anyhow::Error) -> Option<&'static str> {
     }
     if e.status() == Some(401) || e.code() == Some(ErrorCode::Unauthenticated) {
         return Some(
-            "pass an API token with --token, SHOAL_TOKEN, --token-file or SHOAL_TOKEN_FILE \
-             (the server writes an admin token to DATA_DIR/admin.token on first start)",
+            "sign in with `shoal login`, or pass an API token with --token, SHOAL_TOKEN, \
+             --token-file or SHOAL_TOKEN_FILE (the server writes an admin token to \
+             DATA_DIR/admin.token and the admin's password to DATA_DIR/admin.password on \
+             first start)",
         );
     }
     None

@@ -4,8 +4,12 @@
 //! Data goes to stdout, progress, warnings and errors to stderr; exit codes are documented in
 //! [`exit`]. This crate owns presentation only: no server logic, no storage.
 
+mod account;
 mod admin;
+mod audit;
 mod cli;
+mod cli_access;
+mod credentials;
 mod exit;
 mod files_cli;
 mod files_view;
@@ -15,11 +19,14 @@ mod jobs;
 mod launch;
 mod output;
 mod parse;
+mod prompt;
 mod run;
 mod server_cmd;
 #[cfg(test)]
 mod test_args;
 mod transfer;
+mod users_cli;
+mod when;
 
 use crate::cli::{Cli, Command, Global};
 use crate::exit::{Exit, usage};
@@ -65,29 +72,67 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let Cli { global, command } = cli;
     match command {
         Command::Server(args) => server_cmd::run(args).await,
-        Command::Hosts(args) => hosts::run(&ctx(&global)?, args).await,
-        Command::Run(args) => run::run(&ctx(&global)?, args).await,
-        Command::Push(args) => transfer::push(&ctx(&global)?, args).await,
-        Command::Gather(args) => transfer::gather(&ctx(&global)?, args).await,
-        Command::Job(cmd) => jobs::run(&ctx(&global)?, cmd).await,
-        Command::Token(cmd) => admin::token(&ctx(&global)?, cmd).await,
-        Command::Group(cmd) => admin::group(&ctx(&global)?, cmd).await,
         Command::Openapi => {
             output::stdout_str(&shoal_server::openapi())?;
             Ok(Exit::Ok)
         }
+        Command::Login(args) => account::login(&global, args).await,
+        Command::Logout => account::logout(&global).await,
+        command => {
+            let (ctx, stored) = ctx(&global)?;
+            client_command(&ctx, command)
+                .await
+                .map_err(|e| match stored {
+                    Some(path) if is_unauthenticated(&e) => e.context(exit::StoredRefused(path)),
+                    _ => e,
+                })
+        }
     }
 }
 
-fn ctx(global: &Global) -> anyhow::Result<Ctx> {
-    Ok(Ctx {
-        client: client(global)?,
-        json: global.json,
-    })
+async fn client_command(ctx: &Ctx, command: Command) -> anyhow::Result<Exit> {
+    match command {
+        Command::Hosts(args) => hosts::run(ctx, args).await,
+        Command::Run(args) => run::run(ctx, args).await,
+        Command::Push(args) => transfer::push(ctx, args).await,
+        Command::Gather(args) => transfer::gather(ctx, args).await,
+        Command::Job(cmd) => jobs::run(ctx, cmd).await,
+        Command::Token(cmd) => admin::token(ctx, cmd).await,
+        Command::Group(cmd) => admin::group(ctx, cmd).await,
+        Command::Whoami => account::whoami(ctx).await,
+        Command::User(cmd) => users_cli::user(ctx, cmd).await,
+        Command::Role(cmd) => users_cli::role(ctx, cmd).await,
+        Command::Audit(cmd) => audit::run(ctx, cmd).await,
+        Command::Server(_) | Command::Openapi | Command::Login(_) | Command::Logout => {
+            Err(anyhow::anyhow!("this command needs no API client"))
+        }
+    }
 }
 
-fn client(global: &Global) -> anyhow::Result<Client> {
-    let token = token(global)?;
+fn is_unauthenticated(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|c| c.downcast_ref::<shoal_client::Error>())
+        .any(|e| e.status() == Some(401))
+}
+
+/// The client of a command and, when its token is the one `shoal login` stored, that file.
+fn ctx(global: &Global) -> anyhow::Result<(Ctx, Option<std::path::PathBuf>)> {
+    let (token, stored) = match token(global)? {
+        Some(t) => (Some(t), None),
+        None => match credentials::load(&global.server)? {
+            Some(entry) => (Some(entry.token), Some(credentials::path()?)),
+            None => (None, None),
+        },
+    };
+    let ctx = Ctx {
+        client: client_with(global, token)?,
+        json: global.json,
+    };
+    Ok((ctx, stored))
+}
+
+/// A client of `--server` (trusting `--ca`) with `token`.
+pub fn client_with(global: &Global, token: Option<String>) -> anyhow::Result<Client> {
     let Some(path) = &global.ca else {
         return Ok(Client::new(global.server.clone(), token));
     };
@@ -97,7 +142,8 @@ fn client(global: &Global) -> anyhow::Result<Client> {
         .map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
-/// `--token` wins over `--token-file`; an empty token counts as none.
+/// `--token` (or SHOAL_TOKEN) wins over `--token-file` (or SHOAL_TOKEN_FILE); an empty token
+/// counts as none. Without either, the caller falls back to the stored credentials.
 fn token(global: &Global) -> anyhow::Result<Option<String>> {
     if let Some(t) = global
         .token

@@ -1,7 +1,7 @@
 //! Value parsers for command-line arguments. Each returns `Err(String)` so clap reports it as a
 //! usage error (exit 2) naming the flag.
 
-use shoal_client::{AgentStatus, HostId, HostTaskStatus, Language, RunStatus, TokenKind};
+use shoal_client::{AgentStatus, HostId, HostTaskStatus, Language, Role, RunStatus, TokenKind};
 
 /// `--env K=V`: an environment variable for the script.
 pub fn env_pair(s: &str) -> Result<(String, String), String> {
@@ -188,6 +188,24 @@ pub fn dash(s: &str) -> Result<String, String> {
     }
 }
 
+/// A scope role: viewer, operator, developer or owner.
+pub fn role(s: &str) -> Result<Role, String> {
+    Role::parse(&s.trim().to_ascii_lowercase())
+        .ok_or_else(|| format!("unknown role `{s}` (viewer, operator, developer, owner)"))
+}
+
+/// An audit outcome: ok, denied, failed or throttled.
+pub fn outcome(s: &str) -> Result<String, String> {
+    let o = s.trim().to_ascii_lowercase();
+    if ["ok", "denied", "failed", "throttled"].contains(&o.as_str()) {
+        Ok(o)
+    } else {
+        Err(format!(
+            "unknown outcome `{s}` (ok, denied, failed, throttled)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! Pins the accepted spellings of every value parser, and that bad values are rejected.
@@ -270,5 +288,13 @@ mod tests {
         assert!(host_spec("").is_err());
         assert_eq!(dash("-"), Ok("-".into()));
         assert!(dash("script.sh").is_err());
+    }
+
+    #[test]
+    fn roles_and_outcomes() {
+        assert_eq!(role("Operator"), Ok(Role::Operator));
+        assert!(role("admin").is_err());
+        assert_eq!(outcome("DENIED"), Ok("denied".into()));
+        assert!(outcome("maybe").is_err());
     }
 }

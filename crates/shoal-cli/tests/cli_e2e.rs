@@ -64,6 +64,7 @@ fn credentials_are_checked() {
     let mut cmd = Command::new(SHOAL);
     cmd.args(["hosts"])
         .env("SHOAL_SERVER", server.url())
+        .env("XDG_CONFIG_HOME", server.dir.path().join("no-config"))
         .env_remove("SHOAL_TOKEN")
         .env_remove("SHOAL_TOKEN_FILE");
     let out = run_cmd(cmd, server.dir.path()).expect_code(3);

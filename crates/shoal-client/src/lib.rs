@@ -11,12 +11,19 @@ mod error;
 mod files;
 mod query;
 mod sse;
+mod users;
 
 pub use endpoints::JobEventStream;
 pub use error::{Error, Result};
 pub use query::{FileMode, FileQuery, HostQuery, JobQuery, LogQuery, TaskQuery};
 pub use sse::{SseEvent, SseParser, decode_job_event};
+pub use users::{AuditLines, AuditQuery};
 
+pub use shoal_types::access::{Permission, Role, UserKind};
+pub use shoal_types::api::{
+    AuditPage, AuditRecord, AuthConfig, ChangePasswordRequest, CreateUserRequest, LoginRequest,
+    PutRoleBindingRequest, RoleBinding, ScopeAccess, SsoConfig, UpdateUserRequest, User,
+};
 pub use shoal_types::api::{
     CreateScopeRequest, CreateTokenRequest, CreateTokenResponse, ErrorCode, ExecuteScriptRequest,
     ExecuteScriptResponse, FileCount, FileSourceRequest, FileStepSpec, FileTaskKey, FileTaskRow,
@@ -98,6 +105,15 @@ impl Client {
             .map_err(|e| Error::Invalid(format!("cannot set up TLS: {e}")))?;
         let base = base_url.into().trim_end_matches('/').to_string();
         Ok(Client { http, base, token })
+    }
+
+    /// The same server and connection pool with another token (e.g. one just signed in for).
+    pub fn with_token(&self, token: Option<String>) -> Client {
+        Client {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token,
+        }
     }
 
     pub fn base_url(&self) -> &str {

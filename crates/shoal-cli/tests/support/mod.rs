@@ -42,7 +42,12 @@ impl Out {
 }
 
 /// Runs a command to completion (killing it after `CMD_TIMEOUT`), capturing both streams.
-pub fn run_cmd(mut cmd: Command, scratch: &Path) -> Out {
+pub fn run_cmd(cmd: Command, scratch: &Path) -> Out {
+    run_cmd_input(cmd, scratch, None)
+}
+
+/// Like [`run_cmd`], with `input` on stdin (else stdin is empty).
+pub fn run_cmd_input(mut cmd: Command, scratch: &Path, input: Option<&[u8]>) -> Out {
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (o, e) = (
@@ -50,11 +55,18 @@ pub fn run_cmd(mut cmd: Command, scratch: &Path) -> Out {
         scratch.join(format!("err-{n}")),
     );
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(std::fs::File::create(&o).expect("stdout file"))
         .stderr(std::fs::File::create(&e).expect("stderr file"))
         .spawn()
         .expect("spawn");
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(bytes).expect("write stdin");
+    }
     let deadline = Instant::now() + CMD_TIMEOUT;
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
@@ -100,6 +112,7 @@ pub fn shoal_alone(args: &[&str], scratch: &Path) -> Out {
     cmd.args(args)
         .env_remove("SHOAL_TOKEN")
         .env_remove("SHOAL_TOKEN_FILE")
+        .env("XDG_CONFIG_HOME", scratch.join("no-config"))
         .env("SHOAL_SERVER", format!("http://127.0.0.1:{}", free_port()));
     run_cmd(cmd, scratch)
 }
@@ -172,8 +185,22 @@ impl Server {
         cmd.args(args)
             .env("SHOAL_SERVER", self.url())
             .env("SHOAL_TOKEN", &self.token)
-            .env_remove("SHOAL_TOKEN_FILE");
+            .env_remove("SHOAL_TOKEN_FILE")
+            .env("XDG_CONFIG_HOME", self.dir.path().join("no-config"));
         run_cmd(cmd, self.dir.path())
+    }
+
+    /// Runs `shoal ARGS` against this server with no token given (so the one `shoal login`
+    /// stored under `config`, the XDG config home, if any), with `input` on stdin.
+    #[allow(dead_code)] // used by access_cli only
+    pub fn shoal_in(&self, config: &Path, args: &[&str], input: Option<&str>) -> Out {
+        let mut cmd = Command::new(SHOAL);
+        cmd.args(args)
+            .env("SHOAL_SERVER", self.url())
+            .env_remove("SHOAL_TOKEN")
+            .env_remove("SHOAL_TOKEN_FILE")
+            .env("XDG_CONFIG_HOME", config);
+        run_cmd_input(cmd, self.dir.path(), input.map(str::as_bytes))
     }
 
     /// Starts `n` agents labelled `e2e=true,name=agent-N` and waits until all are online.
