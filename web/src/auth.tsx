@@ -4,7 +4,10 @@
 
 import { createContext, useCallback, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { api, setSignedIn, setUnauthenticatedHandler } from './api/client';
+import { allows } from './access';
 import type { Permission, WhoAmI } from './api/types';
+
+export { allows, mayAdminister } from './access';
 
 interface Session {
   /** The signed-in account; null when signed out. */
@@ -60,6 +63,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   }, []);
 
   const signOut = useCallback(async () => {
+    // Signed out from here on: a 401 of the sign-out itself (a session already ended elsewhere)
+    // is not "your session ended".
+    setSignedIn(false);
     try {
       await api.logout();
     } catch {
@@ -81,20 +87,8 @@ export function useSession(): Session {
   return v;
 }
 
-/** Whether `me` holds `perm` in any scope (a platform admin holds everything). */
-export function allows(me: WhoAmI | null, perm: Permission): boolean {
-  if (!me) return false;
-  if (me.is_admin) return true;
-  return me.scopes.some((s) => s.permissions.includes(perm));
-}
-
-/** Whether `me` may use the admin pages: a platform admin, or who administers some scope. */
-export function mayAdminister(me: WhoAmI | null): boolean {
-  return allows(me, 'administer');
-}
-
 /** `allows` for the signed-in account. */
-export function useCan(): (perm: Permission) => boolean {
+export function useCan(): (perm: Permission, scopeId?: number) => boolean {
   const { me } = useSession();
-  return useCallback((perm: Permission) => allows(me, perm), [me]);
+  return useCallback((perm: Permission, scopeId?: number) => allows(me, perm, scopeId), [me]);
 }

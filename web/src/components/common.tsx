@@ -117,13 +117,14 @@ export function ErrorAlert({ error, onRetry }: { error: unknown; onRetry?: () =>
 export { ERROR_CODES };
 
 /**
- * A control that needs `perm`: shown as is when the signed-in account holds it (in some scope),
- * otherwise disabled with the reason in a tooltip. The server checks every request anyway.
+ * A control that needs `perm` (in `scope`, or in some scope): shown as is when the signed-in
+ * account holds it, otherwise disabled with the reason in a tooltip. The server checks every
+ * request anyway.
  */
-export function Needs({ perm, children }: { perm: Permission; children: ReactElement<{ disabled?: boolean }> }) {
+export function Needs({ perm, scope, children }: { perm: Permission; scope?: number; children: ReactElement<{ disabled?: boolean }> }) {
   const t = useT();
   const { me } = useSession();
-  if (allows(me, perm)) return children;
+  if (allows(me, perm, scope)) return children;
   return (
     <Tooltip title={t('access.needs', { permission: t(`perm.${perm}`) })}>
       <span data-testid="needs-permission" data-permission={perm}>

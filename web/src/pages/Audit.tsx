@@ -78,7 +78,10 @@ export function Audit() {
           value={scopeId}
           onChange={setScopeId}
           style={{ width: 150 }}
-          options={(me?.scopes ?? []).map((s) => ({ value: s.scope_id, label: s.scope_name }))}
+          // The scopes whose trail the account may read: every one for an admin, else those it administers.
+          options={(me?.scopes ?? [])
+            .filter((s) => me?.is_admin || s.permissions.includes('administer'))
+            .map((s) => ({ value: s.scope_id, label: s.scope_name }))}
         />
         <Input placeholder={t('audit.resource')} value={resource} onChange={(e) => setResource(e.target.value)} style={{ width: 150 }} />
         <Select

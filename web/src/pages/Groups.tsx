@@ -65,17 +65,17 @@ export function Groups() {
             width: 300,
             render: (_, g) => (
               <Space>
-                <Needs perm="execute">
+                <Needs perm="execute" scope={g.scope_id}>
                   <Button size="small" icon={<CodeOutlined />} onClick={() => navigate(`/execute?group=${g.id}`)}>
                     {t('groups.run')}
                   </Button>
                 </Needs>
-                <Needs perm="manage">
+                <Needs perm="manage" scope={g.scope_id}>
                   <Button size="small" icon={<EditOutlined />} onClick={() => setEditing(g)}>
                     {t('common.edit')}
                   </Button>
                 </Needs>
-                <Needs perm="manage">
+                <Needs perm="manage" scope={g.scope_id}>
                   <Button size="small" danger icon={<DeleteOutlined />} onClick={() => remove(g)}>
                     {t('common.delete')}
                   </Button>

@@ -178,7 +178,7 @@ export function History() {
             key: 'actions',
             width: 130,
             render: (_, j) => (
-              <Needs perm="execute">
+              <Needs perm="execute" scope={j.scope_id}>
                 <Button size="small" icon={<RedoOutlined />} onClick={() => navigate(runAgainPath(j))} data-testid="history-run-again">
                   {t('history.runAgain')}
                 </Button>

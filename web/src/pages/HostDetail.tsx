@@ -69,13 +69,13 @@ export function HostDetail() {
           <AgentStatusTag status={host.status} />
         </Space>
         <Space wrap>
-          <Needs perm="execute">
+          <Needs perm="execute" scope={host.scope_id}>
             <Button type="primary" icon={<CodeOutlined />} disabled={host.revoked_at !== null} onClick={() => navigate(`/execute?host=${host.id}`)}>
               {t('host.runScript')}
             </Button>
           </Needs>
           {host.revoked_at === null && (
-            <Needs perm="administer">
+            <Needs perm="administer" scope={host.scope_id}>
               <Button danger icon={<StopOutlined />} onClick={revoke} data-testid="revoke-host">
                 {t('hosts.revoke')}
               </Button>
@@ -110,7 +110,7 @@ export function HostDetail() {
         title={t('hosts.labels')}
         style={{ marginBottom: 16 }}
         extra={
-          <Needs perm="manage">
+          <Needs perm="manage" scope={host.scope_id}>
             <Button icon={<EditOutlined />} onClick={() => setEditing(true)} data-testid="edit-labels">
               {t('host.editLabels')}
             </Button>

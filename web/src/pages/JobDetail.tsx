@@ -153,13 +153,13 @@ export function JobPage() {
         </Space>
         <Space wrap>
           {!finished && (
-            <Needs perm="operate">
+            <Needs perm="operate" scope={job.scope_id}>
               <Button danger icon={<StopOutlined />} onClick={terminate} data-testid="terminate">
                 {t('job.terminate')}
               </Button>
             </Needs>
           )}
-          <Needs perm="execute">
+          <Needs perm="execute" scope={job.scope_id}>
             <Button icon={<RedoOutlined />} onClick={() => navigate(runAgainPath(job))} data-testid="run-again">
               {t('history.runAgain')}
             </Button>

@@ -86,7 +86,8 @@ export function Tokens() {
             title: t('tokens.lastUsed'),
             dataIndex: 'last_used_at',
             width: 170,
-            responsive: ['lg'],
+            // Shown from 1200 px on, with the creator: the name keeps its room at 1024 px.
+            responsive: ['xl'],
             render: (v: number | null) => (v === null ? t('tokens.neverUsed') : fmtTime(v)),
           },
           { title: t('tokens.expires'), dataIndex: 'expires_at', width: 170, render: (v) => (v === null ? t('tokens.never') : fmtTime(v)) },
