@@ -139,4 +139,45 @@ describe('accounts and roles in a browser', () => {
     assert.match(href, /^\/api\/web\/v1\/audit\/export\?.*action=role\.bind/);
     await shot('audit');
   });
+
+  test('admin pages: a service account with a token, and a role binding with a live host preview', T, async () => {
+    // Still signed in as admin from the audit test.
+    await page.goto(`${base}/users`);
+    await page.getByTestId('users-table').getByText(VIEWER).waitFor();
+    await page.getByTestId('new-user').click();
+    await page.locator('.ant-modal').getByText('Service account').click();
+    await page.getByTestId('user-name-input').fill('e2e-robot');
+    assert.equal(await page.getByTestId('user-password-input').count(), 0, 'no password for a service account');
+    await page.getByTestId('create-user-ok').click();
+    const robot = page.getByTestId('users-table').locator('.ant-table-row').filter({ hasText: 'e2e-robot' });
+    await robot.waitFor();
+    await robot.getByTestId('service-token').click();
+    await page.getByTestId('token-name').fill('robot-ci');
+    await page.getByTestId('create-token-ok').click();
+    const secret = (await page.getByTestId('token-secret').innerText()).trim();
+    await page.getByTestId('secret-done').click();
+    // The token acts as the service account.
+    const who = await fetch(`${stack.url}/api/v1/whoami`, { headers: { Authorization: `Bearer ${secret}` } }).then((r) => r.json());
+    assert.equal(who.name, 'e2e-robot');
+    assert.equal(who.kind, 'service');
+
+    // Change the viewer to operator on idx=1 only; the preview follows the selector as it is typed.
+    await page.goto(`${base}/scopes`);
+    const row = page.getByTestId('bindings-table').locator('.ant-table-row').filter({ hasText: VIEWER });
+    await row.getByText('Edit').click();
+    await page.getByTestId('binding-role').click();
+    await page.locator('.ant-select-item-option').filter({ hasText: 'Operator' }).click();
+    await page.getByTestId('binding-selector').fill('idx=9');
+    await page.getByTestId('binding-preview').getByText('Allows 0 hosts').waitFor();
+    await page.getByTestId('binding-selector').fill('idx=1');
+    await page.getByTestId('binding-preview').getByText('Allows 1 host').waitFor();
+    await shot('binding');
+    await page.getByTestId('binding-ok').click();
+    await row.getByText('Operator').waitFor();
+    await row.getByText('idx=1').waitFor();
+    const bindings = await api('GET', '/api/v1/role-bindings?scope_id=1');
+    const b = bindings.find((x) => x.user_name === VIEWER);
+    assert.equal(b.role, 'operator');
+    assert.equal(b.host_selector, 'idx=1');
+  });
 });

@@ -8,7 +8,7 @@ import { useEffect, useState } from 'react';
 import { api } from '../api/client';
 import type { PreviewResponse, Role, RoleBinding, Scope } from '../api/types';
 import { useSession } from '../auth';
-import { ErrorAlert, errorTitle, useReportError } from '../components/common';
+import { ErrorAlert, errorTitle, isErrorCode, useReportError } from '../components/common';
 import { useDebounced, useLoad } from '../components/hooks';
 import { useT } from '../i18n';
 import { fmtTime } from '../util';
@@ -188,6 +188,11 @@ function EditBinding({ scope, binding, onClose, onSaved }: { scope: Scope; bindi
     }
     api.preview({ selector: debounced }, ctl.signal, scope.id).then(setPreview, (e) => {
       if ((e as Error).name === 'AbortError') return;
+      // A selector that matches nothing is a valid binding: it allows no host.
+      if (isErrorCode(e, 'EMPTY_TARGET')) {
+        setPreview({ total: 0, online: 0, offline: 0, abnormal: 0, not_online_ids: [] });
+        return;
+      }
       setPreview(null);
       setPreviewError(e);
     });
