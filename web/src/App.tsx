@@ -8,17 +8,23 @@ import {
   FolderOpenOutlined,
   HistoryOutlined,
   KeyOutlined,
+  AuditOutlined,
+  LockOutlined,
   LogoutOutlined,
+  SafetyOutlined,
+  TeamOutlined,
   UserOutlined,
 } from '@ant-design/icons';
-import { App as AntApp, Button, ConfigProvider, Layout, Menu, Segmented, Space, Spin, Typography } from 'antd';
+import { App as AntApp, Button, ConfigProvider, Dropdown, Layout, Menu, Result, Segmented, Space, Spin, Typography } from 'antd';
 import enUS from 'antd/locale/en_US';
 import zhCN from 'antd/locale/zh_CN';
 import dayjs from 'dayjs';
 import 'dayjs/locale/zh-cn';
-import { lazy, Suspense, useEffect } from 'react';
-import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
-import { useSession } from './auth';
+import { lazy, Suspense, useEffect, useState, type ReactNode } from 'react';
+import { Link, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router';
+import { api } from './api/client';
+import { allows, mayAdminister, useSession } from './auth';
+import { useReportError } from './components/common';
 import { useI18n } from './i18n';
 import type { Lang } from './i18n/dict';
 import { Groups } from './pages/Groups';
@@ -27,7 +33,11 @@ import { HostDetail } from './pages/HostDetail';
 import { Hosts } from './pages/Hosts';
 import { JobPage } from './pages/JobDetail';
 import { Login } from './pages/Login';
+import { ChangePassword } from './pages/Account';
+import { Audit } from './pages/Audit';
 import { Overview } from './pages/Overview';
+import { Scopes } from './pages/Scopes';
+import { Users } from './pages/Users';
 import { Tokens } from './pages/Tokens';
 
 // The script page carries the code editor; load it only when needed.
@@ -51,9 +61,10 @@ export function Root() {
 }
 
 function Gate() {
-  const { token } = useSession();
+  const { me, checking } = useSession();
   const location = useLocation();
-  if (!token) {
+  if (checking) return <Spin style={{ display: 'block', marginTop: 120 }} />;
+  if (!me) {
     if (location.pathname !== '/login') {
       const next = location.pathname + location.search;
       return <Navigate to={`/login${next !== '/' ? `?next=${encodeURIComponent(next)}` : ''}`} replace />;
@@ -85,18 +96,59 @@ export function LangSwitch() {
 
 function Shell() {
   const { t } = useI18n();
-  const { name, signOut } = useSession();
+  const { me, name, signOut } = useSession();
+  const { message, modal } = AntApp.useApp();
+  const report = useReportError();
+  const navigate = useNavigate();
+  const [changingPassword, setChangingPassword] = useState(false);
   const location = useLocation();
   const section = '/' + (location.pathname.split('/')[1] ?? '');
+  const canExecute = allows(me, 'execute');
+  const admin = mayAdminister(me);
   const items = [
     { key: '/', icon: <DashboardOutlined />, label: <Link to="/">{t('nav.overview')}</Link> },
     { key: '/hosts', icon: <DesktopOutlined />, label: <Link to="/hosts">{t('nav.hosts')}</Link> },
     { key: '/groups', icon: <ClusterOutlined />, label: <Link to="/groups">{t('nav.groups')}</Link> },
-    { key: '/execute', icon: <CodeOutlined />, label: <Link to="/execute">{t('nav.execute')}</Link> },
-    { key: '/files', icon: <FolderOpenOutlined />, label: <Link to="/files">{t('nav.files')}</Link> },
+    ...(canExecute
+      ? [
+          { key: '/execute', icon: <CodeOutlined />, label: <Link to="/execute">{t('nav.execute')}</Link> },
+          { key: '/files', icon: <FolderOpenOutlined />, label: <Link to="/files">{t('nav.files')}</Link> },
+        ]
+      : []),
     { key: '/jobs', icon: <HistoryOutlined />, label: <Link to="/jobs">{t('nav.history')}</Link> },
     { key: '/tokens', icon: <KeyOutlined />, label: <Link to="/tokens">{t('nav.tokens')}</Link> },
+    ...(admin
+      ? [
+          { key: '/users', icon: <TeamOutlined />, label: <Link to="/users">{t('nav.users')}</Link> },
+          { key: '/scopes', icon: <SafetyOutlined />, label: <Link to="/scopes">{t('nav.scopes')}</Link> },
+          { key: '/audit', icon: <AuditOutlined />, label: <Link to="/audit">{t('nav.audit')}</Link> },
+        ]
+      : []),
   ];
+  const signOutEverywhere = () =>
+    modal.confirm({
+      title: t('account.signOutEverywhereConfirm'),
+      content: t('account.signOutEverywhereBody'),
+      onOk: async () => {
+        if (!me) return;
+        try {
+          await api.revokeSessions(me.user_id);
+          message.success(t('account.signedOutEverywhere'));
+        } catch (e) {
+          report(e, t('account.signOutEverywhere'));
+        }
+        await signOut();
+      },
+    });
+  const userMenu = {
+    items: [
+      { key: 'tokens', icon: <KeyOutlined />, label: t('account.myTokens'), onClick: () => navigate('/tokens') },
+      ...(me?.via === 'session'
+        ? [{ key: 'password', icon: <LockOutlined />, label: t('account.changePassword'), onClick: () => setChangingPassword(true) }]
+        : []),
+      { key: 'everywhere', icon: <LogoutOutlined />, label: t('account.signOutEverywhere'), onClick: signOutEverywhere },
+    ],
+  };
   return (
     <Layout style={{ minHeight: '100vh' }}>
       {/* Collapsed below 1200 px, so tables keep their columns at 1024 px. */}
@@ -112,11 +164,15 @@ function Shell() {
           <Typography.Text type="secondary">{t('app.tagline')}</Typography.Text>
           <Space size="middle">
             <LangSwitch />
-            <Space size={4}>
-              <UserOutlined />
-              <span data-testid="user-name">{name}</span>
-            </Space>
-            <Button icon={<LogoutOutlined />} size="small" onClick={signOut} data-testid="sign-out">
+            <Dropdown menu={userMenu} trigger={['click']}>
+              <Button type="text" size="small" data-testid="user-menu">
+                <Space size={4}>
+                  <UserOutlined />
+                  <span data-testid="user-name">{name}</span>
+                </Space>
+              </Button>
+            </Dropdown>
+            <Button icon={<LogoutOutlined />} size="small" onClick={() => void signOut()} data-testid="sign-out">
               {t('auth.signOut')}
             </Button>
           </Space>
@@ -128,17 +184,36 @@ function Shell() {
               <Route path="/hosts" element={<Hosts />} />
               <Route path="/hosts/:id" element={<HostDetail />} />
               <Route path="/groups" element={<Groups />} />
-              <Route path="/execute" element={<Execute />} />
-              <Route path="/files" element={<Files />} />
+              <Route path="/execute" element={<Allowed ok={canExecute}><Execute /></Allowed>} />
+              <Route path="/files" element={<Allowed ok={canExecute}><Files /></Allowed>} />
               <Route path="/jobs" element={<History />} />
               <Route path="/jobs/:id" element={<JobPage />} />
               <Route path="/tokens" element={<Tokens />} />
+              <Route path="/users" element={<Allowed ok={admin}><Users /></Allowed>} />
+              <Route path="/scopes" element={<Allowed ok={admin}><Scopes /></Allowed>} />
+              <Route path="/audit" element={<Allowed ok={admin}><Audit /></Allowed>} />
               <Route path="*" element={<NotFound />} />
             </Routes>
           </Suspense>
         </Layout.Content>
       </Layout>
+      <ChangePassword open={changingPassword} onClose={() => setChangingPassword(false)} />
     </Layout>
+  );
+}
+
+/** A page shown only to who may use it; a direct link otherwise says so. */
+function Allowed({ ok, children }: { ok: boolean; children: ReactNode }) {
+  const { t } = useI18n();
+  if (ok) return <>{children}</>;
+  return (
+    <Result
+      status="403"
+      title={t('access.notPermitted')}
+      subTitle={t('access.notPermittedBody')}
+      extra={<Link to="/">{t('nav.overview')}</Link>}
+      data-testid="not-permitted"
+    />
   );
 }
 

@@ -1,7 +1,7 @@
 // Console benchmark with 10,000 simulated hosts (not a timed test; prints a Markdown table).
 //
 // Starts a release server plus `shoal-agent simulate --count N` through start-stack.sh (or uses
-// SHOAL_URL + SHOAL_TOKEN), runs a script on every simulated host through the API, then in
+// SHOAL_URL + SHOAL_TOKEN + SHOAL_PASSWORD), runs a script on every simulated host through the API, then in
 // headless Chromium measures:
 //   - the execution page: first render (job name painted) and time until result groups show;
 //   - the hosts page: first render (first row of data) and frame times while scrolling
@@ -13,7 +13,7 @@
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { apiClient, ARTIFACTS, consoleUrl, launchBrowser, ROOT, startStack } from './lib.mjs';
+import { apiClient, ARTIFACTS, consoleUrl, launchBrowser, ROOT, signIn, startStack } from './lib.mjs';
 
 const N = Number(process.env.BENCH_HOSTS ?? 10000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -99,10 +99,11 @@ async function main() {
     console.error(`job ${exec.job_instance_id} on ${exec.host_count} hosts finished in ${results.jobSeconds} s`);
 
     const ctx = browser.context;
-    await ctx.addInitScript((token) => {
-      localStorage.setItem('shoal.token', token);
-      localStorage.setItem('shoal.lang', 'en');
-    }, stack.token);
+    // One sign-in: the session cookie is shared by every page of the context.
+    const login = await ctx.newPage();
+    await signIn(login, served.url, stack.password);
+    await login.close();
+    await ctx.addInitScript(() => localStorage.setItem('shoal.lang', 'en'));
     await ctx.addInitScript(MARKS_SCRIPT);
 
     // Execution page.

@@ -1,5 +1,5 @@
 // Browser tests of the console in headless Chromium against a real server with 3 real agents
-// (tests/start-stack.sh, or SHOAL_URL + SHOAL_TOKEN). They pin the issue's scenarios: sign in;
+// (tests/start-stack.sh, or SHOAL_URL + SHOAL_TOKEN + SHOAL_PASSWORD). They pin the issue's scenarios: sign in;
 // run a script on 3 hosts of which one fails; watch the groups update live; open a host's log;
 // retry the failed host; terminate a long run; filter history by IP; switch language; sign out.
 // Every main page is saved as a screenshot in web/test-artifacts/.
@@ -71,16 +71,17 @@ describe('console in a browser', () => {
     await stack?.stop();
   });
 
-  test('sign in with a token, and the session persists', T, async () => {
+  test('sign in with the admin password, and the session persists', T, async () => {
     await page.goto(`${base}/`);
     await page.waitForURL(/\/login/);
     await page.getByTestId('lang-switch').getByText('EN').click();
     await shot('login');
-    // A wrong token is rejected with a translated message.
-    await page.getByTestId('token-input').fill('shoal_wrong');
+    // A wrong password is rejected with a translated message.
+    await page.getByTestId('name-input').fill('admin');
+    await page.getByTestId('password-input').fill('not-the-password');
     await page.getByTestId('sign-in').click();
-    await page.locator('.shoal-error').getByText('the token is invalid', { exact: false }).waitFor();
-    await page.getByTestId('token-input').fill(stack.token);
+    await page.locator('.shoal-error').getByText('Wrong user name or password').waitFor();
+    await page.getByTestId('password-input').fill(stack.password);
     await page.getByTestId('sign-in').click();
     await page.getByRole('heading', { name: 'Overview' }).waitFor();
     await page.getByTestId('stat-online').getByText('3').waitFor();

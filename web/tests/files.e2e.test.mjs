@@ -45,7 +45,7 @@ describe('file distribution in a browser', () => {
     browser = await launchBrowser();
     page = await browser.context.newPage();
     page.on('pageerror', (e) => console.error('page error:', e));
-    await signIn(page, base, stack.token);
+    await signIn(page, base, stack.password);
   }, { timeout: 180_000 });
 
   after(async () => {

@@ -14,12 +14,18 @@ export const ROOT = path.resolve(WEB, '..');
 export const ARTIFACTS = path.join(WEB, 'test-artifacts');
 
 /**
- * Starts `tests/start-stack.sh` (or uses SHOAL_URL + SHOAL_TOKEN from the env). Resolves to
- * `{ url, token, data, agentAddr, stop }` (`data` and `agentAddr` only for a stack it started).
+ * Starts `tests/start-stack.sh` (or uses SHOAL_URL + SHOAL_TOKEN + SHOAL_PASSWORD from the env).
+ * Resolves to `{ url, token, password, data, agentAddr, stop }` (`data` and `agentAddr` only for
+ * a stack it started); `password` is the built-in admin's, `token` an admin API token.
  */
 export async function startStack(env = {}) {
-  if (process.env.SHOAL_URL && process.env.SHOAL_TOKEN && !env.force) {
-    return { url: process.env.SHOAL_URL.replace(/\/$/, ''), token: process.env.SHOAL_TOKEN.trim(), stop: async () => {} };
+  if (process.env.SHOAL_URL && process.env.SHOAL_TOKEN && process.env.SHOAL_PASSWORD && !env.force) {
+    return {
+      url: process.env.SHOAL_URL.replace(/\/$/, ''),
+      token: process.env.SHOAL_TOKEN.trim(),
+      password: process.env.SHOAL_PASSWORD.trim(),
+      stop: async () => {},
+    };
   }
   const child = spawn('bash', [path.join(WEB, 'tests/start-stack.sh')], {
     env: { ...process.env, ...env },
@@ -52,7 +58,7 @@ export async function startStack(env = {}) {
     child.kill('SIGTERM');
     await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
   };
-  return { url: info.SHOAL_URL, token: info.SHOAL_TOKEN, data: info.SHOAL_DATA, agentAddr: info.SHOAL_AGENT_ADDR, stop };
+  return { url: info.SHOAL_URL, token: info.SHOAL_TOKEN, password: info.SHOAL_PASSWORD, data: info.SHOAL_DATA, agentAddr: info.SHOAL_AGENT_ADDR, stop };
 }
 
 export function apiClient(url, token) {
@@ -175,11 +181,13 @@ export async function waitFor(fn, what, ms = 30_000) {
   }
 }
 
-/** Signs `page` in with `token` through the sign-in page, in English. */
-export async function signIn(page, base, token) {
+/** Signs `page` in as `name` with `password` through the sign-in page, in English. */
+export async function signIn(page, base, password, name = 'admin') {
   await page.goto(`${base}/login`);
   await page.evaluate(() => localStorage.setItem('shoal.lang', 'en'));
-  await page.getByTestId('token-input').fill(token);
+  await page.reload();
+  await page.getByTestId('name-input').fill(name);
+  await page.getByTestId('password-input').fill(password);
   await page.getByTestId('sign-in').click();
   await page.getByRole('heading', { name: 'Overview' }).waitFor();
 }

@@ -123,7 +123,7 @@ for (const width of [1024, 1440]) {
       browser = await launchBrowser({ viewport: { width, height: 900 } });
       page = await browser.context.newPage();
       page.on('pageerror', (e) => console.error('page error:', e));
-      await signIn(page, base, stack.token);
+      await signIn(page, base, stack.password);
     }, { timeout: 60_000 });
 
     after(async () => {
@@ -331,14 +331,11 @@ for (const width of [1024, 1440]) {
     });
 
     test('a session that ends returns to sign-in without error pop-ups', T, async () => {
-      const tok = await api('POST', '/api/v1/tokens', { name: `e2e-session-${width}` });
-      await page.evaluate((t) => {
-        localStorage.setItem('shoal.token', t);
-        localStorage.removeItem('shoal.user');
-      }, tok.token);
       await page.goto(`${base}/hosts`);
       await page.getByTestId('host-cell').first().waitFor();
-      await api('DELETE', `/api/v1/tokens/${tok.id}`);
+      // The admin's sessions end on the server (as "sign out everywhere" from elsewhere would).
+      const me = await api('GET', '/api/v1/whoami');
+      await api('POST', `/api/v1/users/${me.user_id}/sessions/revoke`);
       // The script page loads groups and hosts: every request is refused now.
       await page.locator('a[href="/execute"]').click();
       await page.waitForURL(/\/login/);

@@ -3,6 +3,7 @@
 # are already built (it builds nothing). Waits until the agents are online, then prints
 #   SHOAL_URL=http://127.0.0.1:PORT
 #   SHOAL_TOKEN=...
+#   SHOAL_PASSWORD=...                (the built-in admin's password, for signing in to the console)
 #   SHOAL_DATA=/tmp/...
 #   SHOAL_AGENT_ADDR=127.0.0.1:PORT   (where agents connect, for tests that start their own)
 #   READY
@@ -52,7 +53,7 @@ URL="http://127.0.0.1:$HTTP_PORT"
 PIDS+=($!)
 
 deadline=$((SECONDS + READY_TIMEOUT))
-until curl -fsS "$URL/healthz" >/dev/null 2>&1 && [ -s "$DATA/server/admin.token" ] && [ -s "$DATA/server/enroll.token" ]; do
+until curl -fsS "$URL/healthz" >/dev/null 2>&1 && [ -s "$DATA/server/admin.token" ] && [ -s "$DATA/server/admin.password" ] && [ -s "$DATA/server/enroll.token" ]; do
   if [ $SECONDS -ge $deadline ]; then
     echo "start-stack: the server did not come up; its log:" >&2
     tail -50 "$DATA/server.log" >&2
@@ -62,6 +63,7 @@ until curl -fsS "$URL/healthz" >/dev/null 2>&1 && [ -s "$DATA/server/admin.token
   sleep 0.2
 done
 TOKEN="$(tr -d '\n' <"$DATA/server/admin.token")"
+PASSWORD="$(tr -d '\n' <"$DATA/server/admin.password")"
 
 for i in $(seq 1 "$AGENTS"); do
   mkdir -p "$DATA/agent-$i"
@@ -95,6 +97,7 @@ done
 
 echo "SHOAL_URL=$URL"
 echo "SHOAL_TOKEN=$TOKEN"
+echo "SHOAL_PASSWORD=$PASSWORD"
 echo "SHOAL_DATA=$DATA"
 echo "SHOAL_AGENT_ADDR=127.0.0.1:$AGENT_PORT"
 echo "READY"

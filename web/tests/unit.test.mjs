@@ -1,7 +1,7 @@
 // Fast checks without a browser. They pin: ANSI escapes in logs; every label exists in English and Chinese with the same
 // {placeholders}; every API error code (`ErrorCode` in the OpenAPI description, web/openapi.json) has
 // a translated message; every status code of `RunStatus` / `HostTaskStatus` / `FileStatus` there
-// has a label.
+// has a label; permissions from whoami (per scope, any scope, platform admin).
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -80,4 +80,27 @@ test('ANSI colours become styles; other escapes are dropped', async () => {
   // Markup is text (rendered by React as text), charset switches and a cut escape vanish.
   assert.equal(m.stripAnsi('<b>\x1b(B\x1b[?25lhi</b>\x1b[3'), '<b>hi</b>');
   assert.equal(m.stripAnsi('plain\n'), 'plain\n');
+});
+
+test('permissions: per scope, any scope, and the platform admin', async () => {
+  const { allows, mayAdminister } = await importTs('src/access.ts');
+  const viewerOps = {
+    is_admin: false,
+    scopes: [
+      { scope_id: 1, scope_name: 'default', role: 'viewer', host_selector: '', permissions: ['view'] },
+      { scope_id: 2, scope_name: 'web', role: 'operator', host_selector: 'env!=prod', permissions: ['view', 'execute', 'operate'] },
+    ],
+  };
+  assert.equal(allows(null, 'view'), false, 'signed out: nothing');
+  assert.equal(allows(viewerOps, 'execute'), true, 'execute in some scope');
+  assert.equal(allows(viewerOps, 'execute', 1), false, 'a viewer in scope 1 may not execute there');
+  assert.equal(allows(viewerOps, 'execute', 2), true);
+  assert.equal(allows(viewerOps, 'manage'), false);
+  assert.equal(allows(viewerOps, 'view', 3), false, 'no access to a scope it has no role in');
+  assert.equal(mayAdminister(viewerOps), false, 'no admin pages without administer');
+  const owner = { is_admin: false, scopes: [{ scope_id: 2, permissions: ['view', 'execute', 'operate', 'manage', 'administer'] }] };
+  assert.equal(mayAdminister(owner), true, 'who administers a scope gets the admin pages');
+  const admin = { is_admin: true, scopes: [] };
+  assert.equal(allows(admin, 'platform', 7), true, 'a platform admin holds everything everywhere');
+  assert.equal(mayAdminister(admin), true);
 });

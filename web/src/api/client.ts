@@ -1,7 +1,16 @@
-// The console's only door to the server: `fetch` against the public REST API, with the bearer
-// token, JSON bodies and the error contract `{"error":{"code","message"}}` turned into `ApiError`.
+// The console's only door to the server: `fetch` against the console's mount of the REST API,
+// with the session cookie (and the CSRF header on every state-changing request), JSON bodies and the error contract `{"error":{"code","message"}}` turned into `ApiError`.
 
 import type {
+  AuditPage,
+  AuthConfig,
+  CreateUserRequest,
+  PutRoleBindingRequest,
+  RoleBinding,
+  Scope,
+  SignedIn,
+  UpdateUserRequest,
+  User,
   CreateTokenResponse,
   ExecuteScriptRequest,
   ExecuteScriptResponse,
@@ -53,6 +62,7 @@ const SERVER_CODES = {
   URI_TOO_LONG: true,
   HEADERS_TOO_LARGE: true,
   UNKNOWN_SCOPE: true,
+  TOO_MANY_ATTEMPTS: true,
   INTERNAL: true,
   UNAVAILABLE: true,
 } as const satisfies Record<ServerErrorCode, true>;
@@ -73,20 +83,28 @@ export class ApiError extends Error {
   }
 }
 
-const TOKEN_KEY = 'shoal.token';
+/**
+ * Whether the console holds a session (set by the session provider): a 401 while signed in ends
+ * it; failures once it has ended are not reported.
+ */
+let signedIn = false;
+export function isSignedIn(): boolean {
+  return signedIn;
+}
+export function setSignedIn(v: boolean) {
+  signedIn = v;
+}
 
-export function getToken(): string | null {
-  try {
-    return localStorage.getItem(TOKEN_KEY);
-  } catch {
-    return null;
+/** The CSRF token of the session: the readable `shoal_csrf` cookie the server set at sign-in. */
+export function csrfToken(): string | null {
+  for (const part of document.cookie.split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === 'shoal_csrf') return decodeURIComponent(v.join('='));
   }
+  return null;
 }
 
-export function setToken(token: string | null) {
-  if (token) localStorage.setItem(TOKEN_KEY, token);
-  else localStorage.removeItem(TOKEN_KEY);
-}
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Called when any request answers 401, so the app can return to the sign-in page. */
 let onUnauthenticated: (() => void) | null = null;
@@ -126,7 +144,7 @@ function statusToCode(status: number): ErrorCode {
 }
 
 /** The `ApiError` of an answer with an error status (and the sign-out hook on 401). */
-function errorOf(status: number, statusText: string, text: string, token: string | null): ApiError {
+function errorOf(status: number, statusText: string, text: string): ApiError {
   let code: ErrorCode = statusToCode(status);
   let detail = text.slice(0, 500) || statusText;
   try {
@@ -138,7 +156,7 @@ function errorOf(status: number, statusText: string, text: string, token: string
   } catch {
     /* not JSON: keep the status-derived code */
   }
-  if (code === 'UNAUTHENTICATED' && token && onUnauthenticated) onUnauthenticated();
+  if (code === 'UNAUTHENTICATED' && signedIn && onUnauthenticated) onUnauthenticated();
   return new ApiError(code, status, detail);
 }
 
@@ -148,15 +166,15 @@ function errorOf(status: number, statusText: string, text: string, token: string
  */
 export function uploadFile(file: Blob, name: string, onProgress: (sent: number) => void, signal?: AbortSignal): Promise<UploadResponse> {
   return new Promise((resolve, reject) => {
-    const token = getToken();
     const xhr = new XMLHttpRequest();
     xhr.open('POST', `${V1}/uploads${qs({ name })}`);
     xhr.setRequestHeader('Accept', 'application/json');
     xhr.setRequestHeader('Content-Type', 'application/octet-stream');
-    if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    const csrf = csrfToken();
+    if (csrf) xhr.setRequestHeader('x-csrf-token', csrf);
     xhr.upload.onprogress = (e) => onProgress(e.loaded);
     xhr.onload = () => {
-      if (xhr.status < 200 || xhr.status >= 300) return reject(errorOf(xhr.status, xhr.statusText, xhr.responseText, token));
+      if (xhr.status < 200 || xhr.status >= 300) return reject(errorOf(xhr.status, xhr.statusText, xhr.responseText));
       try {
         resolve(JSON.parse(xhr.responseText) as UploadResponse);
       } catch {
@@ -173,17 +191,20 @@ export function uploadFile(file: Blob, name: string, onProgress: (sent: number) 
 export async function request<T>(
   method: string,
   path: string,
-  opts: { body?: unknown; token?: string | null; headers?: Record<string, string>; signal?: AbortSignal } = {},
+  opts: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
 ): Promise<T> {
-  const token = opts.token === undefined ? getToken() : opts.token;
   const headers: Record<string, string> = { Accept: 'application/json', ...opts.headers };
-  if (token) headers.Authorization = `Bearer ${token}`;
+  if (!SAFE_METHODS.has(method)) {
+    const csrf = csrfToken();
+    if (csrf) headers['x-csrf-token'] = csrf;
+  }
   if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
   let resp: Response;
   try {
     resp = await fetch(path, {
       method,
       headers,
+      credentials: 'same-origin',
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
       signal: opts.signal,
     });
@@ -192,7 +213,7 @@ export async function request<T>(
     throw new ApiError('NETWORK', 0, (e as Error).message || 'network error');
   }
   const text = await resp.text();
-  if (!resp.ok) throw errorOf(resp.status, resp.statusText, text, token);
+  if (!resp.ok) throw errorOf(resp.status, resp.statusText, text);
   if (resp.status === 204 || text === '') return undefined as T;
   try {
     return JSON.parse(text) as T;
@@ -205,7 +226,22 @@ export async function request<T>(
 export const V1 = '/api/web/v1';
 
 export const api = {
-  whoami: (token?: string) => request<WhoAmI>('GET', `${V1}/whoami`, { token }),
+  whoami: () => request<WhoAmI>('GET', `${V1}/whoami`),
+  authConfig: () => request<AuthConfig>('GET', `${V1}/auth/config`),
+  login: (name: string, password: string) => request<SignedIn>('POST', `${V1}/auth/login`, { body: { name, password } }),
+  logout: () => request<void>('POST', `${V1}/auth/logout`),
+  changePassword: (current: string, next: string) =>
+    request<void>('POST', `${V1}/me/password`, { body: { current, new: next } }),
+  revokeSessions: (userId: number) => request<unknown>('POST', `${V1}/users/${userId}/sessions/revoke`),
+  users: () => request<User[]>('GET', `${V1}/users`),
+  createUser: (body: CreateUserRequest) => request<User>('POST', `${V1}/users`, { body }),
+  updateUser: (id: number, body: UpdateUserRequest) => request<User>('PATCH', `${V1}/users/${id}`, { body }),
+  scopes: () => request<Scope[]>('GET', `${V1}/scopes`),
+  createScope: (name: string) => request<Scope>('POST', `${V1}/scopes`, { body: { name } }),
+  bindings: (q: { scope_id?: number; user_id?: number }) => request<RoleBinding[]>('GET', `${V1}/role-bindings${qs(q)}`),
+  putBinding: (body: PutRoleBindingRequest) => request<RoleBinding>('PUT', `${V1}/role-bindings`, { body }),
+  deleteBinding: (id: number) => request<void>('DELETE', `${V1}/role-bindings/${id}`),
+  audit: (q: AuditQuery) => request<AuditPage>('GET', `${V1}/audit${qs(q)}`),
   hostSummary: () => request<HostSummary>('GET', `${V1}/hosts/summary`),
   hosts: (q: {
     status?: string;
@@ -220,7 +256,14 @@ export const api = {
   host: (id: number) => request<Host>('GET', `${V1}/hosts/${id}`),
   revokeHost: (id: number) => request<Host>('POST', `${V1}/hosts/${id}/revoke`),
   tokens: () => request<TokenRecord[]>('GET', `${V1}/tokens`),
-  createToken: (body: { name: string; kind: 'api' | 'enroll'; ttl_secs?: number }) =>
+  createToken: (body: {
+    name: string;
+    kind: 'api' | 'enroll';
+    ttl_secs?: number;
+    read_only?: boolean;
+    only_scope_id?: number;
+    user_id?: number;
+  }) =>
     request<CreateTokenResponse>('POST', `${V1}/tokens`, { body }),
   revokeToken: (id: number) => request<void>('DELETE', `${V1}/tokens/${id}`),
   upload: (id: string) => request<UploadInfo>('GET', `${V1}/uploads/${id}`),
@@ -231,8 +274,11 @@ export const api = {
   updateGroup: (id: number, name: string, selector: string) =>
     request<Group>('PUT', `${V1}/groups/${id}`, { body: { name, selector } }),
   deleteGroup: (id: number) => request<void>('DELETE', `${V1}/groups/${id}`),
-  preview: (targets: Targets, signal?: AbortSignal) =>
-    request<PreviewResponse>('POST', `${V1}/targets/preview`, { body: { targets }, signal }),
+  preview: (targets: Targets, signal?: AbortSignal, scopeId?: number) =>
+    request<PreviewResponse>('POST', `${V1}/targets/preview`, {
+      body: scopeId === undefined ? { targets } : { targets, scope_id: scopeId },
+      signal,
+    }),
   execute: (req: ExecuteScriptRequest) =>
     request<ExecuteScriptResponse>('POST', `${V1}/script-executions`, { body: req }),
   jobs: (q: {
@@ -278,7 +324,25 @@ export const api = {
   ) => request<Paged<FileTaskRow>>('GET', `${V1}/steps/${stepId}/files${qs(q)}`, { signal }),
 };
 
-/** The URL of a job's event stream; EventSource cannot send headers, so the token rides along. */
+/** The URL of a job's event stream (EventSource sends the session cookie: same origin). */
 export function eventsUrl(jobId: number, hostId?: number): string {
-  return `${V1}/jobs/${jobId}/events${qs({ host_id: hostId, access_token: getToken() })}`;
+  return `${V1}/jobs/${jobId}/events${qs({ host_id: hostId })}`;
+}
+
+/** The filters of the audit trail (`GET /audit` and its export). */
+export type AuditQuery = {
+  from?: number;
+  to?: number;
+  actor?: string;
+  action?: string;
+  scope_id?: number;
+  resource?: string;
+  outcome?: string;
+  before_id?: number;
+  limit?: number;
+};
+
+/** The URL of the audit trail's export with the same filters. */
+export function auditExportUrl(q: AuditQuery): string {
+  return `${V1}/audit/export${qs({ ...q, before_id: undefined, limit: undefined })}`;
 }

@@ -68,3 +68,17 @@ export type WhoAmI = Schemas['WhoAmI'];
 
 /** The error codes the server sends (`ErrorBody.error.code`). */
 export type ServerErrorCode = Schemas['ErrorCode'];
+
+export type AuthConfig = Schemas['AuthConfig'];
+export type SignedIn = Schemas['SignedIn'];
+export type ScopeAccess = Schemas['ScopeAccess'];
+export type Permission = Schemas['Permission'];
+export type Role = Schemas['Role'];
+export type User = Schemas['User'];
+export type CreateUserRequest = Schemas['CreateUserRequest'];
+export type UpdateUserRequest = Schemas['UpdateUserRequest'];
+export type Scope = Schemas['Scope'];
+export type RoleBinding = Schemas['RoleBinding'];
+export type PutRoleBindingRequest = Schemas['PutRoleBindingRequest'];
+export type AuditRecord = Schemas['AuditRecord'];
+export type AuditPage = Schemas['AuditPage'];

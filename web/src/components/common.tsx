@@ -1,9 +1,11 @@
 // Shared bits: status tags, a ticking elapsed time, and the error reporter that turns every API
 // error into a translated message (nothing fails silently).
 
-import { Alert, App as AntApp, Button, Tag } from 'antd';
-import { useCallback, useEffect, useState } from 'react';
-import { ApiError, ERROR_CODES, getToken, type ErrorCode } from '../api/client';
+import { Alert, App as AntApp, Button, Tag, Tooltip } from 'antd';
+import { cloneElement, useCallback, useEffect, useState, type ReactElement } from 'react';
+import type { Permission } from '../api/types';
+import { allows, useSession } from '../auth';
+import { ApiError, ERROR_CODES, isSignedIn, type ErrorCode } from '../api/client';
 import { useT, type TFunc } from '../i18n';
 import type { Key } from '../i18n/dict';
 import { AGENT_STATUS, RUN_STATUS, TASK_STATUS } from '../status';
@@ -74,7 +76,7 @@ export function isErrorCode(e: unknown, code: ErrorCode): boolean {
  */
 export function quietError(e: unknown): boolean {
   if ((e as Error)?.name === 'AbortError') return true;
-  return !getToken() || isErrorCode(e, 'UNAUTHENTICATED');
+  return !isSignedIn() || isErrorCode(e, 'UNAUTHENTICATED');
 }
 
 /** Returns a function that reports an error as a translated notification. */
@@ -113,3 +115,21 @@ export function ErrorAlert({ error, onRetry }: { error: unknown; onRetry?: () =>
 }
 
 export { ERROR_CODES };
+
+/**
+ * A control that needs `perm` (in `scope`, or in some scope): shown as is when the signed-in
+ * account holds it, otherwise disabled with the reason in a tooltip. The server checks every
+ * request anyway.
+ */
+export function Needs({ perm, scope, children }: { perm: Permission; scope?: number; children: ReactElement<{ disabled?: boolean }> }) {
+  const t = useT();
+  const { me } = useSession();
+  if (allows(me, perm, scope)) return children;
+  return (
+    <Tooltip title={t('access.needs', { permission: t(`perm.${perm}`) })}>
+      <span data-testid="needs-permission" data-permission={perm}>
+        {cloneElement(children, { disabled: true })}
+      </span>
+    </Tooltip>
+  );
+}

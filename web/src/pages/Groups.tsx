@@ -7,7 +7,7 @@ import { useEffect, useState } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { api } from '../api/client';
 import type { Group, Host, PreviewResponse } from '../api/types';
-import { AgentStatusTag, ErrorAlert, errorDetail, errorTitle, useReportError } from '../components/common';
+import { AgentStatusTag, ErrorAlert, errorDetail, errorTitle, Needs, useReportError } from '../components/common';
 import { useDebounced, useLoad } from '../components/hooks';
 import { useT } from '../i18n';
 import { fmtTime } from '../util';
@@ -41,9 +41,11 @@ export function Groups() {
     <div>
       <div className="page-title">
         <Typography.Title level={3}>{t('groups.title')}</Typography.Title>
-        <Button type="primary" icon={<PlusOutlined />} onClick={() => setEditing('new')} data-testid="new-group">
-          {t('groups.new')}
-        </Button>
+        <Needs perm="manage">
+          <Button type="primary" icon={<PlusOutlined />} onClick={() => setEditing('new')} data-testid="new-group">
+            {t('groups.new')}
+          </Button>
+        </Needs>
       </div>
       {error !== null && <ErrorAlert error={error} onRetry={() => void load()} />}
       <Table<Group>
@@ -63,15 +65,21 @@ export function Groups() {
             width: 300,
             render: (_, g) => (
               <Space>
-                <Button size="small" icon={<CodeOutlined />} onClick={() => navigate(`/execute?group=${g.id}`)}>
-                  {t('groups.run')}
-                </Button>
-                <Button size="small" icon={<EditOutlined />} onClick={() => setEditing(g)}>
-                  {t('common.edit')}
-                </Button>
-                <Button size="small" danger icon={<DeleteOutlined />} onClick={() => remove(g)}>
-                  {t('common.delete')}
-                </Button>
+                <Needs perm="execute" scope={g.scope_id}>
+                  <Button size="small" icon={<CodeOutlined />} onClick={() => navigate(`/execute?group=${g.id}`)}>
+                    {t('groups.run')}
+                  </Button>
+                </Needs>
+                <Needs perm="manage" scope={g.scope_id}>
+                  <Button size="small" icon={<EditOutlined />} onClick={() => setEditing(g)}>
+                    {t('common.edit')}
+                  </Button>
+                </Needs>
+                <Needs perm="manage" scope={g.scope_id}>
+                  <Button size="small" danger icon={<DeleteOutlined />} onClick={() => remove(g)}>
+                    {t('common.delete')}
+                  </Button>
+                </Needs>
               </Space>
             ),
           },

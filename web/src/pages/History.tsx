@@ -8,7 +8,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router';
 import { api } from '../api/client';
 import type { Job, Paged } from '../api/types';
-import { ErrorAlert, RunStatusTag } from '../components/common';
+import { ErrorAlert, Needs, RunStatusTag } from '../components/common';
 import { useDebounced } from '../components/hooks';
 import { useT } from '../i18n';
 import { RUN_FILTERABLE, RUN_STATUS } from '../status';
@@ -178,9 +178,11 @@ export function History() {
             key: 'actions',
             width: 130,
             render: (_, j) => (
-              <Button size="small" icon={<RedoOutlined />} onClick={() => navigate(runAgainPath(j))} data-testid="history-run-again">
-                {t('history.runAgain')}
-              </Button>
+              <Needs perm="execute" scope={j.scope_id}>
+                <Button size="small" icon={<RedoOutlined />} onClick={() => navigate(runAgainPath(j))} data-testid="history-run-again">
+                  {t('history.runAgain')}
+                </Button>
+              </Needs>
             ),
           },
         ]}

@@ -7,7 +7,7 @@ import { useCallback, useEffect, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { api } from '../api/client';
 import type { Host, Job } from '../api/types';
-import { AgentStatusTag, ErrorAlert, RunStatusTag, useReportError } from '../components/common';
+import { AgentStatusTag, ErrorAlert, RunStatusTag, Needs, useReportError } from '../components/common';
 import { useT } from '../i18n';
 import { fmtTime } from '../util';
 
@@ -69,13 +69,17 @@ export function HostDetail() {
           <AgentStatusTag status={host.status} />
         </Space>
         <Space wrap>
-          <Button type="primary" icon={<CodeOutlined />} disabled={host.revoked_at !== null} onClick={() => navigate(`/execute?host=${host.id}`)}>
-            {t('host.runScript')}
-          </Button>
-          {host.revoked_at === null && (
-            <Button danger icon={<StopOutlined />} onClick={revoke} data-testid="revoke-host">
-              {t('hosts.revoke')}
+          <Needs perm="execute" scope={host.scope_id}>
+            <Button type="primary" icon={<CodeOutlined />} disabled={host.revoked_at !== null} onClick={() => navigate(`/execute?host=${host.id}`)}>
+              {t('host.runScript')}
             </Button>
+          </Needs>
+          {host.revoked_at === null && (
+            <Needs perm="administer" scope={host.scope_id}>
+              <Button danger icon={<StopOutlined />} onClick={revoke} data-testid="revoke-host">
+                {t('hosts.revoke')}
+              </Button>
+            </Needs>
           )}
         </Space>
       </div>
@@ -106,9 +110,11 @@ export function HostDetail() {
         title={t('hosts.labels')}
         style={{ marginBottom: 16 }}
         extra={
-          <Button icon={<EditOutlined />} onClick={() => setEditing(true)} data-testid="edit-labels">
-            {t('host.editLabels')}
-          </Button>
+          <Needs perm="manage" scope={host.scope_id}>
+            <Button icon={<EditOutlined />} onClick={() => setEditing(true)} data-testid="edit-labels">
+              {t('host.editLabels')}
+            </Button>
+          </Needs>
         }
       >
         <LabelTags labels={host.labels} />

@@ -11,7 +11,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useNavigate, useParams } from 'react-router';
 import { api } from '../api/client';
 import type { JobDetail, JobEvent, ResultGroup, StatusCount, Step, TaskRow } from '../api/types';
-import { Elapsed, ErrorAlert, RunStatusTag, taskStatusText, useReportError } from '../components/common';
+import { Elapsed, ErrorAlert, RunStatusTag, taskStatusText, Needs, useReportError } from '../components/common';
 import { LogDrawer, type LogTarget } from '../components/LogDrawer';
 import { FileTable } from '../components/FileTable';
 import { AllHosts, ResultGroups } from '../components/ResultGroups';
@@ -153,13 +153,17 @@ export function JobPage() {
         </Space>
         <Space wrap>
           {!finished && (
-            <Button danger icon={<StopOutlined />} onClick={terminate} data-testid="terminate">
-              {t('job.terminate')}
-            </Button>
+            <Needs perm="operate" scope={job.scope_id}>
+              <Button danger icon={<StopOutlined />} onClick={terminate} data-testid="terminate">
+                {t('job.terminate')}
+              </Button>
+            </Needs>
           )}
-          <Button icon={<RedoOutlined />} onClick={() => navigate(runAgainPath(job))} data-testid="run-again">
-            {t('history.runAgain')}
-          </Button>
+          <Needs perm="execute" scope={job.scope_id}>
+            <Button icon={<RedoOutlined />} onClick={() => navigate(runAgainPath(job))} data-testid="run-again">
+              {t('history.runAgain')}
+            </Button>
+          </Needs>
           <Button icon={<ReloadOutlined />} onClick={() => void load()}>
             {t('common.refresh')}
           </Button>
@@ -308,12 +312,16 @@ function StepPanel({
               }))}
             />
           )}
-          <Button size="small" disabled={!stepDone || failed === 0} onClick={() => retry('failed')} data-testid="retry-failed">
-            {t('job.retryFailed')}
-          </Button>
-          <Button size="small" disabled={!stepDone} onClick={() => retry('all')} data-testid="retry-all">
-            {t('job.retryAll')}
-          </Button>
+          <Needs perm="operate">
+            <Button size="small" disabled={!stepDone || failed === 0} onClick={() => retry('failed')} data-testid="retry-failed">
+              {t('job.retryFailed')}
+            </Button>
+          </Needs>
+          <Needs perm="operate">
+            <Button size="small" disabled={!stepDone} onClick={() => retry('all')} data-testid="retry-all">
+              {t('job.retryAll')}
+            </Button>
+          </Needs>
         </Space>
       }
     >

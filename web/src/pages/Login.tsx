@@ -1,11 +1,13 @@
-// Sign-in with an API token (user accounts come later).
+// Sign-in with a user name and password, and single sign-on when the server has it configured.
 
-import { KeyOutlined } from '@ant-design/icons';
-import { Alert, Button, Card, Form, Input, Space, Typography } from 'antd';
-import { useState } from 'react';
+import { LockOutlined, LoginOutlined, UserOutlined } from '@ant-design/icons';
+import { Alert, Button, Card, Divider, Form, Input, Space, Typography } from 'antd';
+import { useEffect, useState } from 'react';
+import { api } from '../api/client';
+import type { AuthConfig } from '../api/types';
 import { LangSwitch } from '../App';
 import { useSession } from '../auth';
-import { errorDetail, errorTitle } from '../components/common';
+import { errorDetail, errorTitle, isErrorCode } from '../components/common';
 import { useT } from '../i18n';
 
 export function Login() {
@@ -13,18 +15,26 @@ export function Login() {
   const { signIn, expired } = useSession();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
+  const [config, setConfig] = useState<AuthConfig | null>(null);
 
-  const onFinish = async ({ token }: { token: string }) => {
+  useEffect(() => {
+    api.authConfig().then(setConfig, () => setConfig(null));
+  }, []);
+
+  const onFinish = async ({ name, password }: { name: string; password: string }) => {
     setBusy(true);
     setError(null);
     try {
-      await signIn(token.trim());
+      await signIn(name.trim(), password);
     } catch (e) {
       setError(e);
     } finally {
       setBusy(false);
     }
   };
+
+  // A wrong name or password is a 401 on the sign-in itself: say so plainly.
+  const title = isErrorCode(error, 'UNAUTHENTICATED') ? t('auth.wrongPassword') : errorTitle(t, error);
 
   return (
     <div className="login-wrap">
@@ -46,23 +56,34 @@ export function Login() {
               type="error"
               showIcon
               className="shoal-error"
-              title={errorTitle(t, error)}
-              description={errorDetail(error)}
+              data-testid="sign-in-error"
+              title={title}
+              description={isErrorCode(error, 'UNAUTHENTICATED') ? undefined : errorDetail(error)}
             />
           )}
           <Form layout="vertical" onFinish={onFinish} requiredMark={false}>
             <Form.Item
-              name="token"
-              label={t('auth.token')}
-              rules={[{ required: true, whitespace: true, message: t('auth.tokenRequired') }]}
-              extra={t('auth.tokenHelp')}
+              name="name"
+              label={t('auth.name')}
+              rules={[{ required: true, whitespace: true, message: t('auth.nameRequired') }]}
             >
-              <Input.Password prefix={<KeyOutlined />} placeholder="shoal_…" autoFocus data-testid="token-input" />
+              <Input prefix={<UserOutlined />} autoComplete="username" autoFocus data-testid="name-input" />
+            </Form.Item>
+            <Form.Item name="password" label={t('auth.password')} rules={[{ required: true, message: t('auth.passwordRequired') }]}>
+              <Input.Password prefix={<LockOutlined />} autoComplete="current-password" data-testid="password-input" />
             </Form.Item>
             <Button type="primary" htmlType="submit" block loading={busy} data-testid="sign-in">
               {t('auth.signIn')}
             </Button>
           </Form>
+          {config?.sso && (
+            <>
+              <Divider plain>{t('auth.or')}</Divider>
+              <Button block icon={<LoginOutlined />} href={config.sso.start_url} data-testid="sign-in-sso">
+                {t('auth.signInWith', { label: config.sso.label })}
+              </Button>
+            </>
+          )}
         </Space>
       </Card>
     </div>

@@ -2,10 +2,11 @@
 // once, in a dialog with a copy button: only its hash is stored) and revoking one, confirmed.
 
 import { CopyOutlined, DeleteOutlined, PlusOutlined } from '@ant-design/icons';
-import { Alert, App as AntApp, Button, Form, Input, InputNumber, Modal, Radio, Table, Tag, Tooltip, Typography } from 'antd';
+import { Alert, App as AntApp, Button, Checkbox, Form, Input, InputNumber, Modal, Radio, Select, Table, Tag, Tooltip, Typography } from 'antd';
 import { useState } from 'react';
 import { api } from '../api/client';
 import type { CreateTokenResponse, TokenRecord } from '../api/types';
+import { allows, useSession } from '../auth';
 import { ErrorAlert, useReportError } from '../components/common';
 import { useLoad } from '../components/hooks';
 import { useT } from '../i18n';
@@ -81,6 +82,14 @@ export function Tokens() {
           },
           { title: t('tokens.createdBy'), dataIndex: 'created_by', width: 130, ellipsis: true, responsive: ['xl'] },
           { title: t('tokens.created'), dataIndex: 'created_at', width: 170, render: fmtTime },
+          {
+            title: t('tokens.lastUsed'),
+            dataIndex: 'last_used_at',
+            width: 170,
+            // Shown from 1200 px on, with the creator: the name keeps its room at 1024 px.
+            responsive: ['xl'],
+            render: (v: number | null) => (v === null ? t('tokens.neverUsed') : fmtTime(v)),
+          },
           { title: t('tokens.expires'), dataIndex: 'expires_at', width: 170, render: (v) => (v === null ? t('tokens.never') : fmtTime(v)) },
           {
             title: t('common.actions'),
@@ -105,55 +114,47 @@ export function Tokens() {
           }}
         />
       )}
-      {created && (
-        <Modal
-          open
-          title={t('tokens.secretTitle')}
-          onCancel={() => setCreated(null)}
-          // A stray click next to the dialog must not lose the secret.
-          maskClosable={false}
-          footer={
-            <Button type="primary" onClick={() => setCreated(null)} data-testid="secret-done">
-              {t('tokens.done')}
-            </Button>
-          }
-        >
-          <Alert type="warning" showIcon title={t('tokens.secretBody')} style={{ marginBottom: 12 }} />
-          <Typography.Paragraph>
-            <code className="mono" data-testid="token-secret" style={{ wordBreak: 'break-all' }}>
-              {created.token}
-            </code>
-          </Typography.Paragraph>
-          <Button
-            icon={<CopyOutlined />}
-            onClick={() =>
-              void copyText(created.token).then(
-                () => message.success(t('tokens.copied')),
-                (e) => report(e),
-              )
-            }
-            data-testid="copy-secret"
-          >
-            {t('tokens.copy')}
-          </Button>
-        </Modal>
-      )}
+      {created && <TokenSecret created={created} onClose={() => setCreated(null)} />}
     </div>
   );
 }
 
-function CreateToken({ onClose, onCreated }: { onClose: () => void; onCreated: (r: CreateTokenResponse) => void }) {
+/** Creating a token: for the caller, or (`userId`, admins only) for a service account. */
+export function CreateToken({
+  onClose,
+  onCreated,
+  userId,
+}: {
+  onClose: () => void;
+  onCreated: (r: CreateTokenResponse) => void;
+  userId?: number;
+}) {
   const t = useT();
   const report = useReportError();
   const [name, setName] = useState('');
   const [kind, setKind] = useState<'api' | 'enroll'>('api');
   const [days, setDays] = useState<number | null>(null);
+  const [readOnly, setReadOnly] = useState(false);
+  const [scope, setScope] = useState<number | null>(null);
   const [busy, setBusy] = useState(false);
+  const { me } = useSession();
+  // Enrollment tokens are for who administers a scope; a service account's token is an API token.
+  const mayEnroll = userId === undefined && allows(me, 'administer');
 
   const submit = async () => {
     setBusy(true);
     try {
-      onCreated(await api.createToken({ name: name.trim(), kind, ttl_secs: days ? days * 86400 : undefined }));
+      const api_ = kind === 'api';
+      onCreated(
+        await api.createToken({
+          name: name.trim(),
+          kind,
+          ttl_secs: days ? days * 86400 : undefined,
+          read_only: api_ && readOnly ? true : undefined,
+          only_scope_id: api_ && scope !== null ? scope : undefined,
+          user_id: userId,
+        }),
+      );
     } catch (e) {
       report(e, t('tokens.failed'));
     } finally {
@@ -175,20 +176,81 @@ function CreateToken({ onClose, onCreated }: { onClose: () => void; onCreated: (
         <Form.Item label={t('tokens.name')} required>
           <Input value={name} onChange={(e) => setName(e.target.value)} maxLength={128} data-testid="token-name" />
         </Form.Item>
-        <Form.Item label={t('tokens.kind')}>
-          <Radio.Group
-            value={kind}
-            onChange={(e) => setKind(e.target.value)}
-            options={[
-              { value: 'api', label: t('tokens.kindApi') },
-              { value: 'enroll', label: t('tokens.kindEnroll') },
-            ]}
-          />
-        </Form.Item>
+        {mayEnroll && (
+          <Form.Item label={t('tokens.kind')}>
+            <Radio.Group
+              value={kind}
+              onChange={(e) => setKind(e.target.value)}
+              options={[
+                { value: 'api', label: t('tokens.kindApi') },
+                { value: 'enroll', label: t('tokens.kindEnroll') },
+              ]}
+            />
+          </Form.Item>
+        )}
+        {kind === 'api' && (
+          <>
+            <Form.Item label={t('tokens.scope')} extra={t('tokens.scopeHelp')}>
+              <Select
+                allowClear
+                value={scope ?? undefined}
+                onChange={(v) => setScope(v ?? null)}
+                placeholder={t('tokens.allScopes')}
+                options={(me?.scopes ?? []).map((s) => ({ value: s.scope_id, label: s.scope_name }))}
+                data-testid="token-scope"
+              />
+            </Form.Item>
+            <Form.Item>
+              <Checkbox checked={readOnly} onChange={(e) => setReadOnly(e.target.checked)} data-testid="token-read-only">
+                {t('tokens.readOnly')}
+              </Checkbox>
+            </Form.Item>
+          </>
+        )}
         <Form.Item label={t('tokens.ttl')} extra={t('tokens.ttlHelp')} style={{ marginBottom: 0 }}>
           <InputNumber min={1} max={3650} precision={0} value={days} onChange={(v) => setDays(typeof v === 'number' ? v : null)} style={{ width: 160 }} />
         </Form.Item>
       </Form>
+    </Modal>
+  );
+}
+
+/** The dialog that shows a new token's secret, once. */
+export function TokenSecret({ created, onClose }: { created: CreateTokenResponse; onClose: () => void }) {
+  const t = useT();
+  const report = useReportError();
+  const { message } = AntApp.useApp();
+  return (
+    <Modal
+      open
+      title={t('tokens.secretTitle')}
+      onCancel={onClose}
+      // A stray click next to the dialog must not lose the secret.
+      maskClosable={false}
+      footer={
+        <Button type="primary" onClick={onClose} data-testid="secret-done">
+          {t('tokens.done')}
+        </Button>
+      }
+    >
+      <Alert type="warning" showIcon title={t('tokens.secretBody')} style={{ marginBottom: 12 }} />
+      <Typography.Paragraph>
+        <code className="mono" data-testid="token-secret" style={{ wordBreak: 'break-all' }}>
+          {created.token}
+        </code>
+      </Typography.Paragraph>
+      <Button
+        icon={<CopyOutlined />}
+        onClick={() =>
+          void copyText(created.token).then(
+            () => message.success(t('tokens.copied')),
+            (e) => report(e),
+          )
+        }
+        data-testid="copy-secret"
+      >
+        {t('tokens.copy')}
+      </Button>
     </Modal>
   );
 }
