@@ -12,7 +12,7 @@
 #
 # Env: SHOAL_BIN (default target/debug/shoal), SHOAL_AGENT_BIN (default target/debug/shoal-agent),
 #      AGENTS (default 3), SIMULATE=N (also start `shoal-agent simulate --count N`),
-#      SERVER_ARGS (extra server flags), READY_TIMEOUT (seconds, default 60).
+#      SERVER_ARGS (extra server flags), HTTP_PORT (default: a free port), READY_TIMEOUT (seconds, default 60).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -42,7 +42,7 @@ free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
-HTTP_PORT="$(free_port)"
+HTTP_PORT="${HTTP_PORT:-$(free_port)}"
 AGENT_PORT="$(free_port)"
 while [ "$AGENT_PORT" = "$HTTP_PORT" ]; do AGENT_PORT="$(free_port)"; done
 URL="http://127.0.0.1:$HTTP_PORT"

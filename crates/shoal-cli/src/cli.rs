@@ -65,7 +65,7 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server (REST API, console, agent endpoint).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// List and manage hosts.
     Hosts(HostsArgs),
     /// Run a script on hosts and show the results.

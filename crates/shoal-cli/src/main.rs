@@ -71,7 +71,7 @@ fn main() -> std::process::ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let Cli { global, command } = cli;
     match command {
-        Command::Server(args) => server_cmd::run(args).await,
+        Command::Server(args) => server_cmd::run(*args).await,
         Command::Openapi => {
             output::stdout_str(&shoal_server::openapi())?;
             Ok(Exit::Ok)

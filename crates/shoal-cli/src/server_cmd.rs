@@ -192,7 +192,7 @@ mod tests {
 
     fn server_args(a: &[&str]) -> ServerArgs {
         match crate::test_args::command(a) {
-            Command::Server(s) => s,
+            Command::Server(s) => *s,
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -25,6 +25,8 @@ pub struct Inner {
     /// File steps: ticket key, peer identities, scans, swarms.
     pub files: crate::transfer::Files,
     pub metrics: PrometheusHandle,
+    /// The single sign-on provider once discovered (`auth::sso::provider`).
+    pub oidc: tokio::sync::Mutex<Option<Arc<crate::oidc::Oidc>>>,
     /// Cancelled when the server shuts down: long-lived requests (event streams) end with it.
     pub shutdown: tokio_util::sync::CancellationToken,
 }

@@ -173,6 +173,7 @@ fn build_app_with(
         uploads: uploads::Uploads::new(&opts_data_dir),
         files,
         metrics,
+        oidc: Default::default(),
         shutdown: CancellationToken::new(),
     });
     (app, writer_rx)

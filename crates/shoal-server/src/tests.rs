@@ -466,6 +466,7 @@ mod files;
 mod matrix;
 mod oidc_provider;
 mod openapi;
+mod sso;
 mod two_steps;
 mod views;
 

@@ -409,6 +409,7 @@ export const en = {
   'auth.nameRequired': 'Enter a user name',
   'auth.password': 'Password',
   'auth.passwordRequired': 'Enter the password',
+  'auth.ssoFailed': 'Single sign-on did not succeed',
   'auth.wrongPassword': 'Wrong user name or password',
   'auth.or': 'or',
   'auth.signInWith': 'Sign in with {label}',

@@ -409,6 +409,7 @@ export const zh: Record<Key, string> = {
   'auth.nameRequired': '请输入用户名',
   'auth.password': '密码',
   'auth.passwordRequired': '请输入密码',
+  'auth.ssoFailed': '单点登录未成功',
   'auth.wrongPassword': '用户名或密码错误',
   'auth.or': '或',
   'auth.signInWith': '使用 {label} 登录',

@@ -16,6 +16,8 @@ export function Login() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [config, setConfig] = useState<AuthConfig | null>(null);
+  // The server sends a failed single sign-on back here with the reason.
+  const [ssoError] = useState(() => new URLSearchParams(window.location.search).get('sso_error'));
 
   useEffect(() => {
     api.authConfig().then(setConfig, () => setConfig(null));
@@ -51,6 +53,9 @@ export function Login() {
           </div>
           <Typography.Text type="secondary">{t('auth.intro')}</Typography.Text>
           {expired && !error && <Alert type="warning" showIcon title={t('auth.expired')} />}
+          {ssoError && !error && (
+            <Alert type="error" showIcon data-testid="sso-error" title={t('auth.ssoFailed')} description={ssoError} />
+          )}
           {error !== null && (
             <Alert
               type="error"

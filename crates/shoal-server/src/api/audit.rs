@@ -168,7 +168,8 @@ pub async fn export(
     });
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(stream),
+        // Fused: the compression layer may poll once more after the end.
+        Body::from_stream(futures::StreamExt::fuse(stream)),
     )
         .into_response())
 }

@@ -138,6 +138,22 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::auth::sso::Error> for ApiError {
+    fn from(e: crate::auth::sso::Error) -> ApiError {
+        use crate::auth::sso::Error as E;
+        match e {
+            E::NotConfigured => ApiError::not_found(e.to_string()),
+            E::Unreachable(_) => {
+                tracing::warn!(error = %e, "single sign-on provider unreachable");
+                ApiError::new(ErrorCode::Unavailable, e.to_string())
+            }
+            E::Refused(_) | E::Disabled(_) => ApiError::unauthenticated(e.to_string()),
+            E::NameTaken(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::auth::SignInError> for ApiError {
     fn from(e: crate::auth::SignInError) -> ApiError {
         use crate::auth::SignInError as E;

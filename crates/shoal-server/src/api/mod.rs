@@ -14,6 +14,7 @@ mod hosts;
 mod jobs;
 mod openapi;
 mod session;
+mod sso;
 mod tokens;
 mod users;
 
@@ -107,6 +108,8 @@ fn router_with(app: App, fixed: Option<crate::auth::Caller>) -> Router {
         .route("/auth/config", get(session::config))
         .route("/auth/login", post(session::login))
         .route("/auth/token", post(session::token))
+        .route("/auth/oidc/start", get(sso::start))
+        .route("/auth/oidc/callback", get(sso::callback))
         .fallback(not_found);
     // One set of routes, mounted twice: the route tells where a request came from.
     let authed = Router::new()

@@ -7,7 +7,7 @@
 //! Every operation answers errors with [`ErrorBody`] (its `code` is one of [`ErrorCode`]); this
 //! is added to every operation here, in one place, rather than repeated in each annotation.
 
-use super::{audit, events, files, hosts, jobs, session, tokens, users};
+use super::{audit, events, files, hosts, jobs, session, sso, tokens, users};
 use shoal_types::api::{ErrorBody, ErrorCode};
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -80,6 +80,8 @@ const BEARER: &str = "bearer";
         session::login,
         session::token,
         session::logout,
+        sso::start,
+        sso::callback,
     ),
     components(schemas(ErrorBody, ErrorCode)),
     modifiers(&Contract),

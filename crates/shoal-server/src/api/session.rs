@@ -204,6 +204,6 @@ pub async fn logout(
 }
 
 /// The single sign-on button's label, when single sign-on is configured.
-fn sso_label(_app: &App) -> Option<String> {
-    None
+fn sso_label(app: &App) -> Option<String> {
+    app.opts.oidc.as_ref().map(|o| o.label.clone())
 }

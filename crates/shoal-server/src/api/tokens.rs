@@ -192,12 +192,10 @@ pub async fn create(
             }
         }
         TokenKind::Api => {
-            if req.scope_id.is_some() {
-                return Err(ApiError::invalid(
-                    "scope_id is the scope of an enrollment token; limit an API token to a \
-                     scope with only_scope_id",
-                ));
-            }
+            // An API token's `scope_id` is only recorded (its reach is its account's roles,
+            // narrowed by `only_scope_id`); it must still name a scope.
+            let scope_id = req.scope_id.unwrap_or(DEFAULT_SCOPE);
+            crate::targets::check_scope(&app, scope_id).await?;
             let user_id = req.user_id.unwrap_or(caller.user_id);
             if user_id != caller.user_id {
                 caller.require(None, Permission::Platform)?;
@@ -221,7 +219,7 @@ pub async fn create(
             TokenSpec {
                 name: name.to_string(),
                 kind,
-                scope_id: DEFAULT_SCOPE,
+                scope_id,
                 user_id: Some(owner.id),
                 read_only: req.read_only,
                 only_scope_id,

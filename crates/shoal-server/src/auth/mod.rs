@@ -9,6 +9,7 @@
 pub mod access;
 pub mod password;
 mod signin;
+pub mod sso;
 
 pub use access::{Access, Caller, Via};
 pub use signin::{SignInError, password_sign_in, start_session};

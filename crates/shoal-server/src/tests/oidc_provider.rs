@@ -15,19 +15,19 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::time::timeout;
 
 /// Any one step: starting the provider, one HTTP exchange, one `finish`.
-const STEP: Duration = Duration::from_secs(30);
+pub(super) const STEP: Duration = Duration::from_secs(30);
 const CLIENT_ID: &str = "shoal-test";
 const CLIENT_SECRET: &str = "shoal-test-secret-7f3a";
 const REDIRECT: &str = "http://127.0.0.1:9/api/web/v1/oidc/callback";
 
-struct Provider {
-    issuer: String,
+pub(super) struct Provider {
+    pub(super) issuer: String,
     _child: tokio::process::Child,
 }
 
 /// Starts tests/oidc/provider.mjs on a free port; `claims_in_id_token` puts the scopes' claims
 /// in the ID token too (else they come from userinfo only).
-async fn start_provider(claims_in_id_token: bool) -> Provider {
+pub(super) async fn start_provider(claims_in_id_token: bool) -> Provider {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc");
     assert!(
         dir.join("node_modules/oidc-provider").is_dir(),
@@ -85,7 +85,7 @@ async fn start_provider(claims_in_id_token: bool) -> Provider {
     }
 }
 
-fn options(issuer: &str) -> OidcOptions {
+pub(super) fn options(issuer: &str) -> OidcOptions {
     let parse = |s: &str| GroupRole::parse(s).expect("group role");
     OidcOptions {
         issuer: issuer.into(),
@@ -113,7 +113,7 @@ async fn discover(p: &Provider) -> Oidc {
 /// Walks the provider's pages from `url` as a browser would (cookies kept, redirects followed
 /// by hand, its login form filled with `login`, its consent form confirmed) until it redirects
 /// to `REDIRECT`; that redirect's `code` and `state`.
-async fn browse(url: &str, login: &str) -> (String, String) {
+pub(super) async fn browse(url: &str, login: &str) -> (String, String) {
     let http = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
