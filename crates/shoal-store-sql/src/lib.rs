@@ -17,8 +17,8 @@ mod records;
 pub use cols::Cols;
 pub use page::{Listing, PageDb, fetch_page};
 pub use records::{
-    AUDIT_COLUMNS, BINDING_COLUMNS, SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS, audit_event,
-    binding, session, user,
+    ACCOUNT_COLUMNS, AUDIT_COLUMNS, BINDING_COLUMNS, SESSION_COLUMNS, TOKEN_COLUMNS, USER_COLUMNS,
+    audit_event, authenticated, binding, session, user,
 };
 pub use records::{
     agent_auth, agent_status_count, file_status_count, file_task_row, group, host, host_label_row,

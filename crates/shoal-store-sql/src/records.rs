@@ -7,7 +7,7 @@ use shoal_store::{
     AgentAuth, Error, FileStatus, FileTaskKey, FileTaskRow, Group, GroupKey, Host, HostLabelRow,
     Job, OpenTask, Result, ResultGroup, Scope, Step, TaskRow, TokenKind, TokenRecord, Upload,
 };
-use shoal_store::{AuditEvent, BindingSource, RoleBinding, SessionRecord, User};
+use shoal_store::{AuditEvent, Authenticated, BindingSource, RoleBinding, SessionRecord, User};
 use shoal_types::access::{Role, UserKind};
 use shoal_types::{
     AgentStatus, HostTaskStatus, JobType, Labels, LaunchMode, RunStatus, StepType, TaskKey,
@@ -57,20 +57,26 @@ pub const USER_COLUMNS: &str = "id, name, display_name, email, kind, password_ha
 
 /// Columns [`USER_COLUMNS`].
 pub fn user(row: &impl Cols) -> Result<User> {
-    let kind = row.text("kind")?;
+    user_as(row, "")
+}
+
+/// Columns [`USER_COLUMNS`], each named with `prefix` first.
+fn user_as(row: &impl Cols, prefix: &str) -> Result<User> {
+    let c = |name: &str| format!("{prefix}{name}");
+    let kind = row.text(&c("kind"))?;
     Ok(User {
-        id: row.i64("id")?,
-        name: row.text("name")?,
-        display_name: row.text("display_name")?,
-        email: row.text("email")?,
+        id: row.i64(&c("id"))?,
+        name: row.text(&c("name"))?,
+        display_name: row.text(&c("display_name"))?,
+        email: row.text(&c("email"))?,
         kind: UserKind::parse(&kind)
             .ok_or_else(|| Error::Corrupt(format!("account kind {kind:?}")))?,
-        password_hash: row.opt_text("password_hash")?,
-        is_admin: row.bool("is_admin")?,
-        enabled: row.bool("enabled")?,
-        source: row.text("source")?,
-        created_at: row.i64("created_at")?,
-        updated_at: row.i64("updated_at")?,
+        password_hash: row.opt_text(&c("password_hash"))?,
+        is_admin: row.bool(&c("is_admin"))?,
+        enabled: row.bool(&c("enabled"))?,
+        source: row.text(&c("source"))?,
+        created_at: row.i64(&c("created_at"))?,
+        updated_at: row.i64(&c("updated_at"))?,
     })
 }
 
@@ -79,18 +85,24 @@ pub const BINDING_COLUMNS: &str =
 
 /// Columns [`BINDING_COLUMNS`].
 pub fn binding(row: &impl Cols) -> Result<RoleBinding> {
-    let role = row.text("role")?;
-    let source = row.text("source")?;
+    binding_as(row, "")
+}
+
+/// Columns [`BINDING_COLUMNS`], each named with `prefix` first.
+fn binding_as(row: &impl Cols, prefix: &str) -> Result<RoleBinding> {
+    let c = |name: &str| format!("{prefix}{name}");
+    let role = row.text(&c("role"))?;
+    let source = row.text(&c("source"))?;
     Ok(RoleBinding {
-        id: row.i64("id")?,
-        user_id: row.i64("user_id")?,
-        scope_id: row.i64("scope_id")?,
+        id: row.i64(&c("id"))?,
+        user_id: row.i64(&c("user_id"))?,
+        scope_id: row.i64(&c("scope_id"))?,
         role: Role::parse(&role).ok_or_else(|| Error::Corrupt(format!("role {role:?}")))?,
-        host_selector: row.text("host_selector")?,
+        host_selector: row.text(&c("host_selector"))?,
         source: BindingSource::parse(&source)
             .ok_or_else(|| Error::Corrupt(format!("binding source {source:?}")))?,
-        created_by: row.text("created_by")?,
-        created_at: row.i64("created_at")?,
+        created_by: row.text(&c("created_by"))?,
+        created_at: row.i64(&c("created_at"))?,
     })
 }
 
@@ -354,4 +366,35 @@ pub fn upload(row: &impl Cols) -> Result<Upload> {
         created_at: row.i64("created_at")?,
         last_used_at: row.i64("last_used_at")?,
     })
+}
+
+/// The user and binding columns of an authentication query: [`USER_COLUMNS`] of `u` named
+/// `u_*` and [`BINDING_COLUMNS`] of `b` named `b_*` (NULL when the account has no binding).
+pub const ACCOUNT_COLUMNS: &str = "u.id AS u_id, u.name AS u_name, u.display_name AS \
+     u_display_name, u.email AS u_email, u.kind AS u_kind, u.password_hash AS u_password_hash, \
+     u.is_admin AS u_is_admin, u.enabled AS u_enabled, u.source AS u_source, u.created_at AS \
+     u_created_at, u.updated_at AS u_updated_at, b.id AS b_id, b.user_id AS b_user_id, \
+     b.scope_id AS b_scope_id, b.role AS b_role, b.host_selector AS b_host_selector, b.source AS \
+     b_source, b.created_by AS b_created_by, b.created_at AS b_created_at";
+
+/// A credential, its account and the account's bindings from the rows of one authentication
+/// query (one row per binding, or one row without a binding); `None` for no rows.
+pub fn authenticated<R: Cols, T>(
+    rows: &[R],
+    credential: impl Fn(&R) -> Result<T>,
+) -> Result<Option<Authenticated<T>>> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let mut bindings = Vec::new();
+    for row in rows {
+        if row.opt_i64("b_id")?.is_some() {
+            bindings.push(binding_as(row, "b_")?);
+        }
+    }
+    Ok(Some(Authenticated {
+        credential: credential(first)?,
+        user: user_as(first, "u_")?,
+        bindings,
+    }))
 }

@@ -7,7 +7,8 @@ use shoal_store::{
     NewSession, NewUser, Result, RoleBinding, SessionRecord, User, UserPatch, UserStore,
 };
 use shoal_store_sql::{
-    self as decode, AUDIT_COLUMNS, BINDING_COLUMNS, SESSION_COLUMNS, USER_COLUMNS, db,
+    self as decode, ACCOUNT_COLUMNS, AUDIT_COLUMNS, BINDING_COLUMNS, SESSION_COLUMNS, USER_COLUMNS,
+    db,
 };
 use shoal_types::{ScopeId, UnixMs};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -207,6 +208,48 @@ impl UserStore for SqliteStore {
         .await
         .map_err(db)?;
         Ok(done.rows_affected())
+    }
+
+    async fn token_account(
+        &self,
+        secret_hash: &str,
+    ) -> Result<Option<shoal_store::Authenticated<shoal_store::TokenRecord>>> {
+        let sql = format!(
+            "SELECT {}, {ACCOUNT_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id \
+             LEFT JOIN role_bindings b ON b.user_id = u.id WHERE t.secret_hash = ? ORDER BY b.id",
+            shoal_store_sql::TOKEN_COLUMNS
+                .split(", ")
+                .map(|c| format!("t.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(secret_hash)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db)?;
+        decode::authenticated(&rows, decode::token)
+    }
+
+    async fn session_account(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<shoal_store::Authenticated<SessionRecord>>> {
+        let sql = format!(
+            "SELECT {}, {ACCOUNT_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \
+             LEFT JOIN role_bindings b ON b.user_id = u.id WHERE s.id_hash = ? ORDER BY b.id",
+            SESSION_COLUMNS
+                .split(", ")
+                .map(|c| format!("s.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows = sqlx::query(&sql)
+            .bind(id_hash)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db)?;
+        decode::authenticated(&rows, decode::session)
     }
 
     async fn prune_sessions(&self, before: UnixMs) -> Result<u64> {

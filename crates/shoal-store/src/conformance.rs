@@ -66,6 +66,7 @@ macro_rules! conformance_tests {
             bindings_upsert_list_delete,
             oidc_replacement_keeps_manual_bindings,
             sessions_create_touch_revoke_prune,
+            credentials_come_with_their_account_and_roles,
         );
         $crate::conformance_tests!(@domain $make; audit:
             audit_append_and_filter,

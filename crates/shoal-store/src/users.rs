@@ -1,8 +1,8 @@
 //! Users, service accounts, role bindings and console sessions; and the audit trail.
 
 use crate::{
-    AuditEvent, AuditFilter, NewAuditEvent, NewBinding, NewSession, NewUser, Result, RoleBinding,
-    SessionRecord, User, UserPatch,
+    AuditEvent, AuditFilter, Authenticated, NewAuditEvent, NewBinding, NewSession, NewUser, Result,
+    RoleBinding, SessionRecord, TokenRecord, User, UserPatch,
 };
 use async_trait::async_trait;
 use shoal_types::{ScopeId, UnixMs};
@@ -42,6 +42,11 @@ pub trait UserStore: Send + Sync {
     async fn revoke_session(&self, id_hash: &str, now: UnixMs) -> Result<bool>;
     /// Ends every live session of a user; returns how many.
     async fn revoke_user_sessions(&self, user_id: i64, now: UnixMs) -> Result<u64>;
+    /// A token (by its secret's hash) with its account and bindings, in one round trip;
+    /// `None` when there is no such token or it belongs to no account.
+    async fn token_account(&self, secret_hash: &str) -> Result<Option<Authenticated<TokenRecord>>>;
+    /// A session (by its id's hash) with its account and bindings, in one round trip.
+    async fn session_account(&self, id_hash: &str) -> Result<Option<Authenticated<SessionRecord>>>;
     /// Deletes sessions that expired or were revoked before `before`.
     async fn prune_sessions(&self, before: UnixMs) -> Result<u64>;
 }

@@ -115,24 +115,21 @@ pub async fn token_caller(
     address: &str,
 ) -> shoal_store::Result<Option<Caller>> {
     let now = now_ms();
-    let Some(token) = app.store.find_token(&hash_secret(secret)).await? else {
+    // One round trip: the token, its account and the account's roles.
+    let Some(found) = app.store.token_account(&hash_secret(secret)).await? else {
         return Ok(None);
     };
-    if token.kind != TokenKind::Api || !token.is_usable(now) {
+    let token = found.credential;
+    if token.kind != TokenKind::Api || !token.is_usable(now) || !found.user.enabled {
         return Ok(None);
     }
-    let Some(user_id) = token.user_id else {
-        return Ok(None);
-    };
-    let Some((user, access)) = account(app, user_id).await? else {
-        return Ok(None);
-    };
     if token.last_used_at.is_none_or(|t| now - t > TOUCH_EVERY_MS) {
         app.store.touch_token(token.id, now).await?;
     }
-    let access = access.narrowed(token.read_only, token.only_scope_id);
+    let access =
+        Access::of(&found.user, &found.bindings).narrowed(token.read_only, token.only_scope_id);
     Ok(Some(caller(
-        user,
+        found.user,
         access,
         Some(token.id),
         Via::Token,
@@ -140,9 +137,8 @@ pub async fn token_caller(
     )))
 }
 
-/// The caller a console session stands for, with the session's CSRF token: `None` unless the
-/// session is live (not revoked, not idle too long, not past its absolute expiry) and its
-/// account enabled.
+/// The caller a console session stands for: `None` unless the session is live (not revoked,
+/// not idle too long, not past its absolute expiry) and its account enabled.
 pub async fn session_caller(
     app: &App,
     session_secret: &str,
@@ -150,36 +146,29 @@ pub async fn session_caller(
 ) -> shoal_store::Result<Option<Caller>> {
     let now = now_ms();
     let hash = hash_secret(session_secret);
-    let Some(session) = app.store.find_session(&hash).await? else {
+    let Some(found) = app.store.session_account(&hash).await? else {
         return Ok(None);
     };
+    let session = found.credential;
     let idle_ms = i64::try_from(app.opts.session_idle.as_millis()).unwrap_or(i64::MAX);
     if session.revoked_at.is_some()
         || session.expires_at <= now
         || session.last_seen_at.saturating_add(idle_ms) <= now
+        || !found.user.enabled
     {
         return Ok(None);
     }
-    let Some((user, access)) = account(app, session.user_id).await? else {
-        return Ok(None);
-    };
     if now - session.last_seen_at > TOUCH_EVERY_MS {
         app.store.touch_session(&hash, now).await?;
     }
-    Ok(Some(caller(user, access, None, Via::Session, address)))
-}
-
-/// An enabled account and its access.
-async fn account(app: &App, user_id: i64) -> shoal_store::Result<Option<(User, Access)>> {
-    let Some(user) = app.store.get_user(user_id).await? else {
-        return Ok(None);
-    };
-    if !user.enabled {
-        return Ok(None);
-    }
-    let bindings = app.store.list_bindings(Some(user.id), None).await?;
-    let access = Access::of(&user, &bindings);
-    Ok(Some((user, access)))
+    let access = Access::of(&found.user, &found.bindings);
+    Ok(Some(caller(
+        found.user,
+        access,
+        None,
+        Via::Session,
+        address,
+    )))
 }
 
 fn caller(user: User, access: Access, token_id: Option<i64>, via: Via, address: &str) -> Caller {

@@ -182,3 +182,12 @@ pub struct AuditFilter {
     /// Records with a smaller id (the cursor for the next page, newest first).
     pub before_id: Option<i64>,
 }
+
+/// A credential (a token or a session) with its account and the account's role bindings, read
+/// in one round trip when a request authenticates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authenticated<T> {
+    pub credential: T,
+    pub user: User,
+    pub bindings: Vec<RoleBinding>,
+}

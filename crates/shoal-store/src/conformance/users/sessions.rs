@@ -117,3 +117,110 @@ pub async fn sessions_create_touch_revoke_prune(store: &dyn Store) {
     assert!(store.find_session("s4").await.expect("find").is_some());
     assert_eq!(store.prune_sessions(6_001).await.expect("prune"), 0);
 }
+
+/// A token or a session comes with its account and every binding of it, in one query; with no
+/// binding, the account alone; an enrollment token (no account) and unknown hashes give none.
+pub async fn credentials_come_with_their_account_and_roles(store: &dyn Store) {
+    use crate::{BindingSource, NewToken, TokenKind};
+    use shoal_types::access::Role;
+    let alice = add_user(store, "alice").await;
+    let ops = store.create_scope("ops", 1).await.expect("scope").id;
+    let token = |name: &str, hash: &str, user_id: Option<i64>| NewToken {
+        name: name.to_string(),
+        kind: if user_id.is_some() {
+            TokenKind::Api
+        } else {
+            TokenKind::Enroll
+        },
+        secret_hash: hash.to_string(),
+        scope_id: shoal_types::DEFAULT_SCOPE,
+        created_by: "admin".to_string(),
+        created_at: 1,
+        expires_at: None,
+        user_id,
+        read_only: true,
+        only_scope_id: None,
+    };
+    let t = store
+        .create_token(token("t", "h-alice", Some(alice.id)))
+        .await
+        .expect("token");
+    store
+        .create_token(token("e", "h-enroll", None))
+        .await
+        .expect("token");
+    let found = store
+        .token_account("h-alice")
+        .await
+        .expect("token_account")
+        .expect("found");
+    assert_eq!(
+        (found.credential, found.user.clone()),
+        (t.clone(), alice.clone())
+    );
+    assert!(found.bindings.is_empty());
+    for (scope, role) in [
+        (shoal_types::DEFAULT_SCOPE, Role::Viewer),
+        (ops, Role::Owner),
+    ] {
+        store
+            .put_binding(super::new_binding(
+                alice.id,
+                scope,
+                role,
+                BindingSource::Manual,
+            ))
+            .await
+            .expect("binding");
+    }
+    let found = store
+        .token_account("h-alice")
+        .await
+        .expect("token_account")
+        .expect("found");
+    let roles: Vec<_> = found
+        .bindings
+        .iter()
+        .map(|b| (b.scope_id, b.role))
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            (shoal_types::DEFAULT_SCOPE, Role::Viewer),
+            (ops, Role::Owner)
+        ]
+    );
+    assert_eq!(found.user, alice, "one account, however many bindings");
+    assert!(
+        store
+            .token_account("h-enroll")
+            .await
+            .expect("token_account")
+            .is_none()
+    );
+    assert!(
+        store
+            .token_account("nope")
+            .await
+            .expect("token_account")
+            .is_none()
+    );
+    let s = store
+        .create_session(new_session("s-alice", alice.id, 1_000, 10_000))
+        .await
+        .expect("session");
+    let found = store
+        .session_account("s-alice")
+        .await
+        .expect("session_account")
+        .expect("found");
+    assert_eq!(found.credential, s);
+    assert_eq!(found.bindings.len(), 2);
+    assert!(
+        store
+            .session_account("nope")
+            .await
+            .expect("session_account")
+            .is_none()
+    );
+}
