@@ -170,6 +170,15 @@ impl LaunchMode {
             LaunchMode::Cron => 3,
         }
     }
+    /// The name the audit trail records as a request's origin.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LaunchMode::Web => "web",
+            LaunchMode::Api => "api",
+            LaunchMode::Cron => "cron",
+        }
+    }
+
     pub fn from_code(code: i32) -> Option<LaunchMode> {
         [LaunchMode::Web, LaunchMode::Api, LaunchMode::Cron]
             .into_iter()

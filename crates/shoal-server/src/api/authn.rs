@@ -186,9 +186,10 @@ pub async fn audit_request(State(app): State<App>, req: Request, next: Next) -> 
     response
 }
 
+/// A session is always the console's, whichever route it took.
 fn origin_name(origin: Option<LaunchMode>, via: Via) -> &'static str {
-    match (origin, via) {
-        (Some(LaunchMode::Web), _) | (_, Via::Session) => "web",
-        _ => "api",
+    match via {
+        Via::Session => LaunchMode::Web.as_str(),
+        _ => origin.unwrap_or(LaunchMode::Api).as_str(),
     }
 }

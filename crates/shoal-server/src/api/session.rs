@@ -14,7 +14,6 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use cookie::{Cookie, SameSite};
 use shoal_store::TokenKind;
-use shoal_types::LaunchMode;
 use shoal_types::api::{AuthConfig, CreateTokenResponse, LoginRequest, SignedIn, SsoConfig};
 
 /// The default lifetime of a token made by `auth/token`.
@@ -32,13 +31,6 @@ pub async fn config(State(app): State<App>) -> axum::Json<AuthConfig> {
     })
 }
 
-fn origin_name(origin: LaunchMode) -> &'static str {
-    match origin {
-        LaunchMode::Web => "web",
-        _ => "api",
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()), request_body = LoginRequest,
     responses((status = 200, description = "Signed in: the session cookie (HttpOnly) and the CSRF cookie are set", body = SignedIn),
               (status = 401, description = "Wrong user name or password"),
@@ -49,14 +41,8 @@ pub async fn login(
     ClientAddress(address): ClientAddress,
     Json(body): Json<LoginRequest>,
 ) -> Result<Response, ApiError> {
-    let user = auth::password_sign_in(
-        &app,
-        &body.name,
-        &body.password,
-        &address,
-        origin_name(origin),
-    )
-    .await?;
+    let user =
+        auth::password_sign_in(&app, &body.name, &body.password, &address, origin.as_str()).await?;
     signed_in(&app, &user, &address).await
 }
 
@@ -134,14 +120,8 @@ pub async fn token(
             "ttl_secs must be between 1 and 315360000",
         ));
     }
-    let user = auth::password_sign_in(
-        &app,
-        &body.name,
-        &body.password,
-        &address,
-        origin_name(origin),
-    )
-    .await?;
+    let user =
+        auth::password_sign_in(&app, &body.name, &body.password, &address, origin.as_str()).await?;
     let expires_at = now_ms().saturating_add(i64::try_from(ttl).unwrap_or(0).saturating_mul(1000));
     let (secret, record) = auth::issue_token(
         &app,
@@ -159,7 +139,7 @@ pub async fn token(
             actor_kind: user.kind.as_str().to_string(),
             user_id: Some(user.id),
             address,
-            origin: origin_name(origin).to_string(),
+            origin: origin.as_str().to_string(),
             action: "token.create".to_string(),
             resource: format!("token:{}", record.id),
             outcome: "ok".to_string(),

@@ -159,7 +159,7 @@ async fn audit_internal(
             actor: caller.name.clone(),
             actor_kind: "system".to_string(),
             user_id: Some(caller.user_id),
-            origin: format!("{origin:?}").to_lowercase(),
+            origin: origin.as_str().to_string(),
             scope_id: noted.scope_id,
             action: action.to_string(),
             resource: format!("job:{job_id}"),
